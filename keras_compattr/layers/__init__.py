@@ -1,0 +1,3 @@
+"""Layers of keras_compattr."""
+
+from keras_compattr.layers.mask_head import MaskHead

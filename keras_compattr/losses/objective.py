@@ -1,0 +1,211 @@
+"""The COMET objective as one pure function of the three networks' outputs."""
+
+import math
+
+from keras import ops
+
+DETECTOR_TERMS = ("hinge", "negative_ce", "entropy", "kl_uniform")
+HINGE_REDUCTIONS = ("batch", "sample")
+
+
+def log_probabilities(outputs, output_kind="logits"):
+    """Turns classifier outputs into float32 log-probabilities.
+
+    Args:
+        outputs: `(N, K)` classifier outputs.
+        output_kind: `"logits"`, `"probabilities"` (rows of a softmax) or
+            `"auto"`, which treats a row as probabilities when all its
+            entries lie in `[0, 1]` and sum to one, and as logits otherwise.
+
+    Returns:
+        `(N, K)` float32 log-probabilities.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_compattr.losses import log_probabilities
+    >>> p = np.array([[0.25, 0.75]], "float32")
+    >>> np.allclose(np.exp(log_probabilities(p, "probabilities")), p)
+    True
+    """
+    outputs = ops.cast(outputs, "float32")
+    if output_kind == "logits":
+        return ops.log_softmax(outputs, axis=-1)
+    as_probabilities = ops.log(ops.clip(outputs, 1e-12, 1.0))
+    if output_kind == "probabilities":
+        # Renormalise so that rounding in the softmax cannot bias the loss.
+        return ops.log_softmax(as_probabilities, axis=-1)
+    if output_kind != "auto":
+        raise ValueError(
+            "`output_kind` must be 'logits', 'probabilities' or 'auto'. "
+            f"Received: output_kind={output_kind!r}"
+        )
+    in_range = ops.all((outputs >= 0.0) & (outputs <= 1.0), axis=-1)
+    sums_to_one = ops.abs(ops.sum(outputs, axis=-1) - 1.0) < 1e-3
+    is_probability = ops.expand_dims(in_range & sums_to_one, -1)
+    return ops.log_softmax(
+        ops.where(is_probability, as_probabilities, outputs), axis=-1
+    )
+
+
+def per_sample_cross_entropy(labels, log_probs):
+    """Cross-entropy of each row, for integer or one-hot labels.
+
+    Args:
+        labels: `(N,)` or `(N, 1)` integer class indices, or `(N, K)`
+            one-hot (or soft) targets.
+        log_probs: `(N, K)` log-probabilities.
+
+    Returns:
+        `(N,)` float32 losses.
+    """
+    num_classes = log_probs.shape[-1]
+    if (
+        len(labels.shape) == 2
+        and labels.shape[-1] == num_classes
+        and (num_classes != 1)
+    ):
+        targets = ops.cast(labels, "float32")
+    else:
+        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+        targets = ops.one_hot(labels, num_classes, dtype="float32")
+    return -ops.sum(targets * log_probs, axis=-1)
+
+
+def total_variation(masks):
+    """Mean absolute difference between neighbouring mask pixels, per image.
+
+    Args:
+        masks: `(N, H, W, 1)` masks.
+
+    Returns:
+        `(N,)` float32 values.
+    """
+    masks = ops.cast(masks, "float32")
+    dy = ops.abs(masks[:, 1:, :, :] - masks[:, :-1, :, :])
+    dx = ops.abs(masks[:, :, 1:, :] - masks[:, :, :-1, :])
+    return ops.mean(dy, axis=(1, 2, 3)) + ops.mean(dx, axis=(1, 2, 3))
+
+
+def comet_objective(
+    labels,
+    predictor_log_probs,
+    detector_log_probs,
+    masks,
+    detector_weight=4.0,
+    margin=2.0,
+    area_budget=0.6,
+    area_weight=100.0,
+    detector_term="hinge",
+    hinge_reduction="batch",
+    smoothness_weight=0.0,
+):
+    """The COMET selector and predictor losses (SPEC section 2).
+
+    With `L_P = CE(P(x_s), y)`, `L_D = CE(D(x_c), y)` and
+    `R = mean_i max(area(m_i) - t, 0)`:
+
+        selector loss  = L_P + a * T + b * R (+ smoothness * TV(m))
+        predictor loss = L_P
+
+    where the detector term `T` is, by `detector_term`:
+
+    - `"hinge"`: `max(L_P - L_D + g, 0)`, on batch means
+      (`hinge_reduction="batch"`, as the reference code) or per image and
+      then averaged (`"sample"`);
+    - `"negative_ce"`: `-L_D` (the paper's `L_P - a * L_D`);
+    - `"entropy"`: `log K - H(D(x_c))`, low when the detector is unsure;
+    - `"kl_uniform"`: `KL(uniform || D(x_c))`.
+
+    The function only computes values; which parameters receive the
+    gradient of which loss is decided by the caller.
+
+    Args:
+        labels: `(N,)` integer labels or `(N, K)` one-hot labels.
+        predictor_log_probs: `(N, K)` log-probabilities of `P(x_s)`.
+        detector_log_probs: `(N, K)` log-probabilities of `D(x_c)`.
+        masks: `(N, H, W, 1)` masks in `[0, 1]`.
+        detector_weight: `a`.
+        margin: `g`.
+        area_budget: `t`.
+        area_weight: `b`.
+        detector_term: one of `"hinge"`, `"negative_ce"`, `"entropy"`,
+            `"kl_uniform"`.
+        hinge_reduction: `"batch"` or `"sample"`.
+        smoothness_weight: weight of the total variation of the mask.
+
+    Returns:
+        A dict of float32 tensors: scalars `"selector_loss"`,
+        `"predictor_loss"`, `"detector_loss"`, `"detector_term"`,
+        `"area_penalty"`, `"mask_area"`, `"smoothness"`, and `(N,)`
+        per-image `"mask_areas"`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_compattr.losses import comet_objective
+    >>> logp = np.log(np.full((2, 4), 0.25, "float32"))
+    >>> terms = comet_objective(
+    ...     np.array([0, 1]), logp, logp, np.full((2, 8, 8, 1), 0.5, "float32")
+    ... )
+    >>> round(float(terms["selector_loss"]), 4)  # log 4 + 4 * 2
+    9.3863
+
+    Reference:
+        [Zhang et al., 2024](https://arxiv.org/abs/2407.19308)
+    """
+    if detector_term not in DETECTOR_TERMS:
+        raise ValueError(
+            f"`detector_term` must be one of {DETECTOR_TERMS}. "
+            f"Received: detector_term={detector_term!r}"
+        )
+    if hinge_reduction not in HINGE_REDUCTIONS:
+        raise ValueError(
+            f"`hinge_reduction` must be one of {HINGE_REDUCTIONS}. "
+            f"Received: hinge_reduction={hinge_reduction!r}"
+        )
+    predictor_losses = per_sample_cross_entropy(labels, predictor_log_probs)
+    detector_losses = per_sample_cross_entropy(labels, detector_log_probs)
+    predictor_loss = ops.mean(predictor_losses)
+    detector_loss = ops.mean(detector_losses)
+
+    if detector_term == "hinge":
+        if hinge_reduction == "batch":
+            term = ops.relu(predictor_loss - detector_loss + margin)
+        else:
+            term = ops.mean(
+                ops.relu(predictor_losses - detector_losses + margin)
+            )
+    elif detector_term == "negative_ce":
+        term = -detector_loss
+    else:
+        num_classes = detector_log_probs.shape[-1]
+        log_k = math.log(num_classes)
+        if detector_term == "entropy":
+            probs = ops.exp(detector_log_probs)
+            entropy = -ops.sum(probs * detector_log_probs, axis=-1)
+            term = ops.mean(log_k - entropy)
+        else:
+            term = ops.mean(-log_k - ops.mean(detector_log_probs, axis=-1))
+
+    masks = ops.cast(masks, "float32")
+    mask_areas = ops.mean(masks, axis=(1, 2, 3))
+    area_penalty = ops.mean(ops.relu(mask_areas - area_budget))
+    selector_loss = (
+        predictor_loss + detector_weight * term + area_weight * area_penalty
+    )
+    if smoothness_weight:
+        smoothness = ops.mean(total_variation(masks))
+        selector_loss = selector_loss + smoothness_weight * smoothness
+    else:
+        smoothness = ops.zeros((), "float32")
+    return {
+        "selector_loss": selector_loss,
+        "predictor_loss": predictor_loss,
+        "detector_loss": detector_loss,
+        "detector_term": term,
+        "area_penalty": area_penalty,
+        "mask_area": ops.mean(mask_areas),
+        "smoothness": smoothness,
+        "mask_areas": mask_areas,
+    }

@@ -1,0 +1,195 @@
+"""Localisation metrics: how well an attribution map matches ground truth.
+
+These functions work on NumPy arrays from any attribution method.
+"""
+
+import numpy as np
+
+
+def _as_maps(array, name):
+    array = np.asarray(array)
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3:
+        raise ValueError(
+            f"`{name}` must have shape (N, H, W) or (N, H, W, 1). "
+            f"Received shape {array.shape}."
+        )
+    if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
+        raise TypeError(f"`{name}` must be numeric. Received {array.dtype}.")
+    return array.astype("float32")
+
+
+def _check_same_shape(a, b, names):
+    if a.shape != b.shape:
+        raise ValueError(
+            f"`{names[0]}` and `{names[1]}` must have the same shape. "
+            f"Received {a.shape} and {b.shape}."
+        )
+
+
+def normalize_maps(attributions):
+    """Rescales each map to `[0, 1]` by its min and max (constant maps -> 0).
+
+    Args:
+        attributions: `(N, H, W)` array.
+
+    Returns:
+        `(N, H, W)` float32 array.
+    """
+    maps = _as_maps(attributions, "attributions")
+    low = maps.min(axis=(1, 2), keepdims=True)
+    high = maps.max(axis=(1, 2), keepdims=True)
+    span = np.where(high > low, high - low, 1.0)
+    return (maps - low) / span
+
+
+def pxap(scores, gt_masks, num_thresholds=101):
+    """Pixel average precision (PxAP) of attribution scores, in `[0, 100]`.
+
+    Pools every pixel of every image, then for thresholds
+    `tau_j = j / (num_thresholds - 1)` counts pixels with score `>= tau_j`
+    as positive and computes precision and recall of the ground-truth
+    foreground; `PxAP = 100 * sum_j precision_j * (recall_j - recall_{j+1})`
+    (Choe et al., 2020). Unlike the reference implementation, no pixel is
+    dropped below the first threshold, so recall reaches 1 exactly.
+
+    Maps already in `[0, 1]` (such as COMET masks) are used as they are;
+    maps with values outside `[0, 1]` are min-max normalised per image first.
+
+    Args:
+        scores: `(N, H, W)` attribution maps.
+        gt_masks: `(N, H, W)` ground truth in `{0, 1}`.
+        num_thresholds: int, size of the threshold grid (101 gives steps of
+            0.01).
+
+    Returns:
+        A Python float. A perfect map gives 100; a random map gives about
+        the foreground fraction times 100.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_compattr.metrics import pxap
+    >>> gt = np.zeros((1, 4, 4)); gt[0, :2] = 1
+    >>> pxap(gt, gt)
+    100.0
+
+    Reference:
+        [Choe et al., 2020](https://arxiv.org/abs/2001.07437)
+    """
+    scores = _as_maps(scores, "scores")
+    gt = _as_maps(gt_masks, "gt_masks")
+    _check_same_shape(scores, gt, ("scores", "gt_masks"))
+    if scores.min() < 0.0 or scores.max() > 1.0:
+        scores = normalize_maps(scores)
+    foreground = gt > 0.5
+    num_foreground = foreground.sum()
+    if num_foreground == 0:
+        raise ValueError(
+            "`gt_masks` has no foreground pixel: PxAP is undefined."
+        )
+    # Bin j holds scores in [tau_j, tau_{j+1}); the last bin holds 1.0.
+    bins = np.clip(
+        np.floor(scores * (num_thresholds - 1) + 1e-6).astype(int),
+        0,
+        num_thresholds - 1,
+    )
+    fg_hist = np.bincount(bins[foreground], minlength=num_thresholds)
+    bg_hist = np.bincount(bins[~foreground], minlength=num_thresholds)
+    # Pixels with score >= tau_j.
+    true_pos = np.cumsum(fg_hist[::-1])[::-1].astype("float64")
+    false_pos = np.cumsum(bg_hist[::-1])[::-1].astype("float64")
+    predicted = true_pos + false_pos
+    precision = np.divide(
+        true_pos, predicted, out=np.ones_like(true_pos), where=predicted > 0
+    )
+    recall = true_pos / num_foreground
+    next_recall = np.append(recall[1:], 0.0)
+    return float(100.0 * np.sum(precision * (recall - next_recall)))
+
+
+def coverage(masks, part_masks, threshold=0.5):
+    """How completely binarised masks cover each discriminative part.
+
+    Args:
+        masks: `(N, H, W)` masks or attribution maps.
+        part_masks: `(N, P, H, W)` ground truth, one map per part.
+        threshold: float, a pixel is selected when its mask value is
+            `> threshold`.
+
+    Returns:
+        A dict: `"part_coverage"` (float, mean over parts and images of the
+        fraction of each part's pixels that are selected),
+        `"all_parts_covered"` (float, fraction of images where every part
+        has at least half its pixels selected), `"per_part"` (`(N, P)`
+        array of fractions) and `"per_image_all_covered"` (`(N,)` bool).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_compattr.metrics import coverage
+    >>> parts = np.zeros((1, 2, 4, 4)); parts[0, 0, 0] = 1; parts[0, 1, 3] = 1
+    >>> coverage(parts[:, 0], parts)["all_parts_covered"]
+    0.0
+    """
+    masks = _as_maps(masks, "masks")
+    part_masks = np.asarray(part_masks, "float32")
+    if (
+        part_masks.ndim != 4
+        or part_masks.shape[0] != masks.shape[0]
+        or (part_masks.shape[2:] != masks.shape[1:])
+    ):
+        raise ValueError(
+            "`part_masks` must have shape (N, P, H, W) matching `masks` "
+            f"{masks.shape}. Received shape {part_masks.shape}."
+        )
+    parts = part_masks > 0.5
+    part_sizes = parts.sum(axis=(2, 3))
+    if np.any(part_sizes == 0):
+        raise ValueError("Every part in `part_masks` must have a pixel.")
+    selected = (masks > threshold)[:, None]
+    per_part = (selected & parts).sum(axis=(2, 3)) / part_sizes
+    all_covered = np.all(per_part >= 0.5, axis=1)
+    return {
+        "part_coverage": float(per_part.mean()),
+        "all_parts_covered": float(all_covered.mean()),
+        "per_part": per_part,
+        "per_image_all_covered": all_covered,
+    }
+
+
+def attribution_mass(attributions, gt_masks):
+    """Mean share of (non-negative) attribution inside the ground truth.
+
+    For each image, `sum(a * gt) / sum(a)` with `a = max(attribution, 0)`
+    (the "relevance mass accuracy" of Arras et al., 2022, as in Quantus).
+    Images whose attribution sums to zero count as 0.
+
+    Args:
+        attributions: `(N, H, W)` maps.
+        gt_masks: `(N, H, W)` in `{0, 1}`.
+
+    Returns:
+        A Python float in `[0, 1]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_compattr.metrics import attribution_mass
+    >>> gt = np.zeros((1, 4, 4)); gt[0, :2] = 1
+    >>> attribution_mass(np.ones((1, 4, 4)), gt)
+    0.5
+
+    Reference:
+        [Arras et al., 2022](https://arxiv.org/abs/2003.07258)
+    """
+    maps = np.maximum(_as_maps(attributions, "attributions"), 0.0)
+    gt = _as_maps(gt_masks, "gt_masks") > 0.5
+    _check_same_shape(maps, gt, ("attributions", "gt_masks"))
+    total = maps.sum(axis=(1, 2))
+    inside = (maps * gt).sum(axis=(1, 2))
+    share = np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
+    return float(share.mean())

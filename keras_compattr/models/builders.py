@@ -1,0 +1,265 @@
+"""Builders for the default selector, predictor and detector networks."""
+
+import math
+
+import keras
+from keras import layers
+
+SELECTOR_BACKBONES = ("tiny", "mobilenet_v3_small", "mobilenet_v3_large")
+
+# Batch-norm momentum of the built-in networks. Keras' default (0.99) makes
+# the moving statistics lag far behind the weights in short runs: a
+# classifier trained for a few hundred steps then scores well in training
+# mode and near chance in inference mode.
+BATCH_NORM_MOMENTUM = 0.9
+
+
+def _conv_bn_relu(x, filters, kernel_size, strides, name):
+    x = layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        name=f"{name}_conv",
+    )(x)
+    x = layers.BatchNormalization(
+        momentum=BATCH_NORM_MOMENTUM, name=f"{name}_bn"
+    )(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _basic_block(x, filters, strides, name):
+    shortcut = x
+    y = _conv_bn_relu(x, filters, 3, strides, f"{name}_1")
+    y = layers.Conv2D(
+        filters, 3, padding="same", use_bias=False, name=f"{name}_2_conv"
+    )(y)
+    y = layers.BatchNormalization(
+        momentum=BATCH_NORM_MOMENTUM, name=f"{name}_2_bn"
+    )(y)
+    if strides != 1 or shortcut.shape[-1] != filters:
+        shortcut = layers.Conv2D(
+            filters,
+            1,
+            strides=strides,
+            use_bias=False,
+            name=f"{name}_shortcut_conv",
+        )(shortcut)
+        shortcut = layers.BatchNormalization(
+            momentum=BATCH_NORM_MOMENTUM, name=f"{name}_shortcut_bn"
+        )(shortcut)
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.ReLU(name=f"{name}_out")(y)
+
+
+def build_classifier(
+    input_shape,
+    num_classes,
+    widths=(64, 128, 256, 512),
+    blocks_per_stage=2,
+    stem="auto",
+    dropout=0.0,
+    name="classifier",
+):
+    """A ResNet-18-like image classifier returning logits.
+
+    With the default `widths` and two blocks per stage this is ResNet-18
+    (11M parameters). Narrower `widths` give fast networks for small images
+    and CPU runs. Use it as the detector (train it as a plain classifier on
+    full images first) or as the predictor.
+
+    Args:
+        input_shape: `(H, W, C)` of float images in `[0, 1]`.
+        num_classes: int, number of classes.
+        widths: filters of each stage; each stage after the first halves
+            the resolution.
+        blocks_per_stage: int, residual blocks per stage.
+        stem: `"imagenet"` (7x7 stride-2 convolution and max pooling, for
+            large images), `"small"` (one 3x3 convolution, for images below
+            128 px), or `"auto"` to pick by image size.
+        dropout: float, dropout rate before the classification layer.
+        name: str, model name.
+
+    Returns:
+        A functional `keras.Model` mapping images to `(N, num_classes)`
+        logits.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_compattr.models import build_classifier
+    >>> model = build_classifier((32, 32, 3), num_classes=4, widths=(8, 16))
+    >>> model(np.zeros((2, 32, 32, 3), "float32")).shape
+    (2, 4)
+    """
+    if stem == "auto":
+        stem = "imagenet" if min(input_shape[:2]) >= 128 else "small"
+    if stem not in ("imagenet", "small"):
+        raise ValueError(
+            f"`stem` must be 'imagenet', 'small' or 'auto'. Received: {stem!r}"
+        )
+    inputs = keras.Input(shape=input_shape, name="images")
+    x = layers.Rescaling(2.0, offset=-1.0, name="rescale")(inputs)
+    if stem == "imagenet":
+        x = _conv_bn_relu(x, widths[0], 7, 2, "stem")
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool")(x)
+    else:
+        x = _conv_bn_relu(x, widths[0], 3, 1, "stem")
+    for stage, filters in enumerate(widths):
+        for block in range(blocks_per_stage):
+            strides = 2 if stage > 0 and block == 0 else 1
+            x = _basic_block(x, filters, strides, f"stage{stage}_{block}")
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_predictor(input_shape, num_classes, **kwargs):
+    """The default predictor: `build_classifier` named `"predictor"`.
+
+    Args:
+        input_shape: `(H, W, C)`.
+        num_classes: int.
+        **kwargs: passed to `build_classifier`.
+
+    Returns:
+        A `keras.Model` mapping images to logits.
+
+    Example:
+
+    >>> from keras_compattr.models import build_predictor
+    >>> build_predictor((32, 32, 3), 4, widths=(8, 16)).output_shape
+    (None, 4)
+    """
+    kwargs.setdefault("name", "predictor")
+    return build_classifier(input_shape, num_classes, **kwargs)
+
+
+def _tiny_backbone(inputs, width):
+    """A small conv net; returns features at strides 2 and 4."""
+    x = layers.Rescaling(2.0, offset=-1.0, name="rescale")(inputs)
+    x = _conv_bn_relu(x, width, 3, 1, "tiny_0")
+    x = _conv_bn_relu(x, width * 2, 3, 2, "tiny_1")
+    low = _conv_bn_relu(x, width * 2, 3, 1, "tiny_2")
+    x = _conv_bn_relu(low, width * 4, 3, 2, "tiny_3")
+    high = _conv_bn_relu(x, width * 4, 3, 1, "tiny_4")
+    return low, high
+
+
+def _mobilenet_backbone(inputs, backbone, weights, input_shape):
+    constructor = {
+        "mobilenet_v3_small": keras.applications.MobileNetV3Small,
+        "mobilenet_v3_large": keras.applications.MobileNetV3Large,
+    }[backbone]
+    # Keras' MobileNetV3 rescales 0..255 inputs itself.
+    model = constructor(
+        input_shape=input_shape,
+        include_top=False,
+        weights=weights,
+        include_preprocessing=True,
+    )
+    low_layer, high_layer = _stride_taps(model, input_shape, (8, 32))
+    extractor = keras.Model(
+        model.inputs,
+        [low_layer.output, high_layer.output],
+        name=f"{backbone}_features",
+    )
+    scaled = layers.Rescaling(255.0, name="to_0_255")(inputs)
+    return extractor(scaled)
+
+
+def _stride_taps(model, input_shape, strides):
+    """Last layer of `model` whose output has each of the given strides."""
+    taps = {}
+    for layer in model.layers:
+        try:
+            shape = layer.output.shape
+        except (AttributeError, ValueError):
+            continue
+        if len(shape) != 4:
+            continue
+        for stride in strides:
+            if shape[1] == math.ceil(input_shape[0] / stride):
+                taps[stride] = layer
+    missing = [s for s in strides if s not in taps]
+    if missing:
+        raise ValueError(
+            f"The backbone has no feature map at strides {missing} for "
+            f"images of shape {input_shape}: use larger images."
+        )
+    return [taps[s] for s in strides]
+
+
+def build_selector(
+    input_shape,
+    backbone="mobilenet_v3_small",
+    weights=None,
+    head_channels=64,
+    width=16,
+    name="selector",
+):
+    """The default selector: an LR-ASPP head over a light backbone.
+
+    LR-ASPP (Howard et al., 2019) combines a low-level feature map with a
+    high-level one gated by global context, and returns one mask-logit
+    channel at the low-level resolution. `ComprehensiveAttributionModel`
+    upsamples it to the image size.
+
+    Args:
+        input_shape: `(H, W, C)` of float images in `[0, 1]`.
+        backbone: `"mobilenet_v3_small"` or `"mobilenet_v3_large"` (from
+            `keras.applications`; features at strides 8 and 32, as the
+            reference uses MobileNetV3), or `"tiny"`, a five-layer conv net
+            with features at strides 2 and 4 for small images and CPU runs.
+        weights: `None` (random initialisation) or `"imagenet"` for the
+            MobileNetV3 backbones; the reference starts from ImageNet
+            weights. Downloading them needs network access.
+        head_channels: int, channels of the LR-ASPP head.
+        width: int, base width of the `"tiny"` backbone.
+        name: str, model name.
+
+    Returns:
+        A functional `keras.Model` mapping images to `(N, h, w, 1)` mask
+        logits.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_compattr.models import build_selector
+    >>> selector = build_selector((32, 32, 3), backbone="tiny", width=4)
+    >>> selector(np.zeros((1, 32, 32, 3), "float32")).shape
+    (1, 16, 16, 1)
+
+    Reference:
+        [Howard et al., 2019](https://arxiv.org/abs/1905.02244)
+    """
+    if backbone not in SELECTOR_BACKBONES:
+        raise ValueError(
+            f"`backbone` must be one of {SELECTOR_BACKBONES}. "
+            f"Received: backbone={backbone!r}"
+        )
+    if backbone == "tiny" and weights is not None:
+        raise ValueError("The 'tiny' backbone has no pretrained weights.")
+    inputs = keras.Input(shape=input_shape, name="images")
+    if backbone == "tiny":
+        low, high = _tiny_backbone(inputs, width)
+    else:
+        low, high = _mobilenet_backbone(inputs, backbone, weights, input_shape)
+
+    # === LR-ASPP head ===
+    context = _conv_bn_relu(high, head_channels, 1, 1, "head_context")
+    gate = layers.GlobalAveragePooling2D(keepdims=True, name="head_pool")(high)
+    gate = layers.Conv2D(
+        head_channels, 1, activation="sigmoid", name="head_gate"
+    )(gate)
+    context = layers.Multiply(name="head_gated")([context, gate])
+    context = layers.Resizing(
+        low.shape[1], low.shape[2], interpolation="bilinear", name="head_up"
+    )(context)
+    high_logits = layers.Conv2D(1, 1, name="head_high_logits")(context)
+    low_logits = layers.Conv2D(1, 1, name="head_low_logits")(low)
+    logits = layers.Add(name="mask_logits")([high_logits, low_logits])
+    return keras.Model(inputs, logits, name=name)

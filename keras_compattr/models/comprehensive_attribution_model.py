@@ -1,0 +1,731 @@
+"""`ComprehensiveAttributionModel`: COMET as a `keras.Model`."""
+
+import copy
+import warnings
+
+import keras
+import numpy as np
+from keras import layers
+from keras import ops
+
+from keras_compattr import backend as backend_steps
+from keras_compattr.layers import MaskHead
+from keras_compattr.losses import DETECTOR_TERMS
+from keras_compattr.losses import HINGE_REDUCTIONS
+from keras_compattr.losses import comet_objective
+from keras_compattr.losses import log_probabilities
+from keras_compattr.utils import to_unit_range
+from keras_compattr.utils import to_unit_range_numpy
+
+OUTPUT_KINDS = ("auto", "logits", "probabilities")
+
+
+@keras.saving.register_keras_serializable(package="keras_compattr")
+class ComprehensiveAttributionModel(keras.Model):
+    """An image classifier that explains every prediction with a mask.
+
+    COMET trains three networks together. The **selector** draws a soft mask
+    `m` over the image; the **predictor** classifies only the masked-in image
+    `x_s = m * x + (1 - m) * q`; a frozen, already trained **detector** looks
+    at the masked-out image `x_c = (1 - m) * x + m * q`. The selector is
+    punished whenever the detector can still recognise the class in what was
+    left out, so the mask must cover *all* the discriminative evidence
+    (completeness) and cannot lock onto noise the predictor happens to
+    fit (interlocking). At test time the prediction is `P(x_s)` and the mask
+    is the explanation; the detector is not needed.
+
+    Images are channels-last. Float images are taken as pixels in `[0, 1]`;
+    integer images (e.g. `uint8`) as `0..255`, and are divided by 255. The
+    three networks receive float32 images in `[0, 1]`: put any further
+    normalisation (e.g. a `keras.layers.Normalization`) inside them.
+
+    Args:
+        selector: a `keras.Model` mapping images to a feature map
+            `(N, h, w, F)`. With `F == 1` the map holds the mask logits;
+            otherwise a 1x1 convolution to one logit channel is added. The
+            logits are resized bilinearly to the image size, then go
+            through a sigmoid. `None` builds the default selector
+            (`keras_compattr.models.build_selector`).
+        predictor: a `keras.Model` mapping images to class logits `(N, K)`.
+            `None` builds a ResNet-18-like classifier
+            (`keras_compattr.models.build_predictor`).
+        detector: a trained classifier mapping images to `(N, K)` logits or
+            softmax probabilities. It is frozen (`trainable = False`) and
+            always called in inference mode.
+        num_classes: int, number of classes; needed only when no network
+            fixes it.
+        input_shape: `(H, W, C)`; needed only when no network fixes it.
+        detector_weight: float, weight `a` of the detector term. `0.0` gives
+            the no-detector ablation (a plain cooperative selector and
+            predictor).
+        margin: float, margin `g` of the hinge.
+        area_budget: float in `(0, 1]`, share `t` of the image the mask may
+            cover for free. Lower it for datasets with small objects: the
+            area penalty pushes masks down towards this budget only.
+        area_weight: float, weight `b` of the area penalty.
+        detector_term: `"hinge"` (default, `max(L_P - L_D + g, 0)`),
+            `"negative_ce"` (`-L_D`, the paper's form), `"entropy"` or
+            `"kl_uniform"`.
+        hinge_reduction: `"batch"` applies the hinge to batch-mean losses,
+            as the reference code does; `"sample"` applies it per image
+            and then averages, so one confidently wrong detector output
+            cannot switch the term off for the whole batch.
+        fill_value: the value `q` that replaces removed pixels: a float or a
+            per-channel sequence in `[0, 1]`. `None` uses the per-channel
+            mean of the training images, computed by `adapt()` (called by
+            the first `fit()` when needed) and saved with the model.
+        smoothness_weight: float, weight of a total-variation penalty on the
+            mask (off in the reference method).
+        detector_output: `"auto"`, `"logits"` or `"probabilities"`. `"auto"`
+            reads the detector's last activation and, when that is not
+            conclusive, treats rows that lie in `[0, 1]` and sum to one as
+            probabilities.
+        predictor_output: as `detector_output`, for the predictor.
+        **kwargs: base model keyword arguments such as `name`.
+
+    Example:
+
+    Train on the embedded synthetic data and explain.
+    ```python
+    import keras_compattr as kca
+
+    data = kca.datasets.synthetic(num_images=256, image_size=32, seed=0)
+    detector = kca.models.build_classifier(
+        (32, 32, 3), num_classes=4, widths=(8, 16)
+    )
+    detector.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    detector.fit(data["images"], data["labels"], epochs=1)
+    model = kca.ComprehensiveAttributionModel(
+        selector=kca.models.build_selector((32, 32, 3), backbone="tiny"),
+        predictor=kca.models.build_predictor(
+            (32, 32, 3), num_classes=4, widths=(8, 16)
+        ),
+        detector=detector,
+    )
+    model.compile()
+    model.fit(data["images"], data["labels"], epochs=1, batch_size=32)
+    probabilities = model.predict(data["images"][:8])  # (8, 4)
+    masks = model.explain(data["images"][:8])  # (8, 32, 32) in [0, 1]
+    ```
+
+    Reference:
+        [Zhang et al., 2024](https://arxiv.org/abs/2407.19308)
+    """
+
+    def __init__(
+        self,
+        selector=None,
+        predictor=None,
+        detector=None,
+        num_classes=None,
+        input_shape=None,
+        detector_weight=4.0,
+        margin=2.0,
+        area_budget=0.6,
+        area_weight=100.0,
+        detector_term="hinge",
+        hinge_reduction="batch",
+        fill_value=None,
+        smoothness_weight=0.0,
+        detector_output="auto",
+        predictor_output="auto",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if detector is None:
+            raise ValueError(
+                "`detector` is required: pass a classifier trained on full "
+                "images (e.g. one built with "
+                "`keras_compattr.models.build_classifier` and fitted)."
+            )
+        if detector_term not in DETECTOR_TERMS:
+            raise ValueError(
+                f"`detector_term` must be one of {DETECTOR_TERMS}. "
+                f"Received: detector_term={detector_term!r}"
+            )
+        if hinge_reduction not in HINGE_REDUCTIONS:
+            raise ValueError(
+                f"`hinge_reduction` must be one of {HINGE_REDUCTIONS}. "
+                f"Received: hinge_reduction={hinge_reduction!r}"
+            )
+        for name, value in (
+            ("detector_output", detector_output),
+            ("predictor_output", predictor_output),
+        ):
+            if value not in OUTPUT_KINDS:
+                raise ValueError(
+                    f"`{name}` must be one of {OUTPUT_KINDS}. "
+                    f"Received: {name}={value!r}"
+                )
+        if not 0.0 < float(area_budget) <= 1.0:
+            raise ValueError(
+                "`area_budget` is a share of the image and must be in "
+                f"(0, 1]. Received: area_budget={area_budget}"
+            )
+        image_shape = _infer_image_shape(
+            input_shape,
+            {
+                "selector": selector,
+                "predictor": predictor,
+                "detector": detector,
+            },
+        )
+        num_classes = _infer_num_classes(
+            num_classes,
+            {"predictor": predictor, "detector": detector},
+            image_shape,
+        )
+
+        # === Networks ===
+        from keras_compattr.models import builders
+
+        if selector is None:
+            selector = builders.build_selector(image_shape)
+        if predictor is None:
+            predictor = builders.build_predictor(image_shape, num_classes)
+        detector.trainable = False
+        self.selector = selector
+        self.predictor = predictor
+        self.detector = detector
+        self.mask_head = MaskHead(
+            image_shape[0], image_shape[1], name="mask_head"
+        )
+        self.mask_head.build(_output_shape(selector, image_shape))
+
+        # === Fill value ===
+        channels = image_shape[-1]
+        self._fill_value_arg = _check_fill_value(fill_value, channels)
+        initial_fill = (
+            0.5 if self._fill_value_arg is None else self._fill_value_arg
+        )
+        self.fill = self.add_weight(
+            shape=(channels,),
+            initializer=keras.initializers.Constant(initial_fill),
+            trainable=False,
+            name="fill_value",
+        )
+        self.fill_adapted = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(
+                0.0 if fill_value is None else 1.0
+            ),
+            trainable=False,
+            name="fill_adapted",
+        )
+
+        # === Trackers ===
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.term_trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in (
+                "predictor_loss",
+                "detector_loss",
+                "area_penalty",
+                "mask_area",
+            )
+        }
+        self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(
+            name="accuracy"
+        )
+        self.masked_out_accuracy_tracker = (
+            keras.metrics.SparseCategoricalAccuracy(name="masked_out_accuracy")
+        )
+
+        # === Config ===
+        self.image_shape = tuple(image_shape)
+        self.num_classes = int(num_classes)
+        self.detector_weight = float(detector_weight)
+        self.margin = float(margin)
+        self.area_budget = float(area_budget)
+        self.area_weight = float(area_weight)
+        self.detector_term = detector_term
+        self.hinge_reduction = hinge_reduction
+        self.fill_value = fill_value
+        self.smoothness_weight = float(smoothness_weight)
+        self.detector_output = detector_output
+        self.predictor_output = predictor_output
+        self._detector_output_kind = (
+            detector_output
+            if detector_output != "auto"
+            else _output_kind_of(detector)
+        )
+        self._predictor_output_kind = (
+            predictor_output
+            if predictor_output != "auto"
+            else _output_kind_of(predictor, default="logits")
+        )
+        self._mask_model = None
+        self.built = True
+
+    def build(self, input_shape=None):
+        # Every variable is created in `__init__`.
+        self.built = True
+
+    # === Forward pass ===
+
+    def compute_masks(self, images, training=False):
+        """Masks `(N, H, W, 1)` in `[0, 1]` for images in `[0, 1]`."""
+        features = self.selector(images, training=training)
+        return self.mask_head(features)
+
+    def apply_masks(self, images, masks):
+        """Returns `(masked_in, masked_out)` images for `masks`.
+
+        `masked_in = m * x + (1 - m) * q` keeps what the mask selects;
+        `masked_out = (1 - m) * x + m * q` keeps what it leaves out.
+        """
+        fill = ops.reshape(ops.cast(self.fill, "float32"), (1, 1, 1, -1))
+        difference = masks * (images - fill)
+        return fill + difference, images - difference
+
+    def call(self, images, training=False):
+        images = to_unit_range(images)
+        masks = self.compute_masks(images, training=training)
+        masked_in, _ = self.apply_masks(images, masks)
+        outputs = self.predictor(masked_in, training=training)
+        return ops.exp(log_probabilities(outputs, self._predictor_output_kind))
+
+    def compute_terms(self, images, labels, training=False):
+        """Runs the three networks once and returns the objective's terms.
+
+        Args:
+            images: a batch of images.
+            labels: `(N,)` integer or `(N, K)` one-hot labels.
+            training: whether the selector and predictor run in training
+                mode. The detector always runs in inference mode.
+
+        Returns:
+            The dict of `keras_compattr.losses.comet_objective`, plus
+            `"predictor_log_probs"`, `"detector_log_probs"` and `"masks"`.
+            Regularisation losses of the selector are added to
+            `"selector_loss"` and those of the predictor to
+            `"predictor_loss"`.
+        """
+        images = to_unit_range(images)
+        masks = self.compute_masks(images, training=training)
+        masked_in, masked_out = self.apply_masks(images, masks)
+        predictor_log_probs = log_probabilities(
+            self.predictor(masked_in, training=training),
+            self._predictor_output_kind,
+        )
+        detector_log_probs = log_probabilities(
+            self.detector(masked_out, training=False),
+            self._detector_output_kind,
+        )
+        terms = comet_objective(
+            labels,
+            predictor_log_probs,
+            detector_log_probs,
+            masks,
+            detector_weight=self.detector_weight,
+            margin=self.margin,
+            area_budget=self.area_budget,
+            area_weight=self.area_weight,
+            detector_term=self.detector_term,
+            hinge_reduction=self.hinge_reduction,
+            smoothness_weight=self.smoothness_weight,
+        )
+        selector_regularization = self.selector.losses + self.mask_head.losses
+        if selector_regularization:
+            terms["selector_loss"] = terms["selector_loss"] + ops.cast(
+                ops.sum(selector_regularization), "float32"
+            )
+        if self.predictor.losses:
+            terms["predictor_objective"] = terms["predictor_loss"] + ops.cast(
+                ops.sum(self.predictor.losses), "float32"
+            )
+        else:
+            terms["predictor_objective"] = terms["predictor_loss"]
+        terms["predictor_log_probs"] = predictor_log_probs
+        terms["detector_log_probs"] = detector_log_probs
+        terms["masks"] = masks
+        return terms
+
+    # === Training ===
+
+    @property
+    def selector_variables(self):
+        """Trainable variables updated by the selector loss."""
+        return (
+            self.selector.trainable_variables
+            + self.mask_head.trainable_variables
+        )
+
+    @property
+    def predictor_variables(self):
+        """Trainable variables updated by the predictor loss."""
+        return self.predictor.trainable_variables
+
+    def compile(
+        self,
+        optimizer=None,
+        jit_compile="auto",
+        **kwargs,
+    ):
+        """Configures training.
+
+        Args:
+            optimizer: an optimizer for the selector and the predictor.
+                Defaults to `keras.optimizers.AdamW(5e-4, weight_decay=0.03)`,
+                the reference setting; one AdamW over both networks equals
+                the reference's two AdamW with the same settings, since
+                Adam keeps per-parameter state.
+            jit_compile: `"auto"`, `True` or `False`, as in
+                `keras.Model.compile`.
+            **kwargs: other `keras.Model.compile` arguments, such as
+                `steps_per_execution`. `loss` and `metrics` are not taken:
+                the objective and its logs are fixed by the method.
+        """
+        for name in ("loss", "metrics", "weighted_metrics", "loss_weights"):
+            if kwargs.get(name) is not None:
+                raise ValueError(
+                    f"`{name}` cannot be set: ComprehensiveAttributionModel "
+                    "trains with the COMET objective and logs its terms. "
+                    "Tune it with the constructor arguments instead."
+                )
+        if optimizer is None:
+            optimizer = keras.optimizers.AdamW(
+                learning_rate=5e-4, weight_decay=0.03
+            )
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        self._compile_arguments = {
+            "optimizer": self.optimizer,
+            "jit_compile": jit_compile,
+            **kwargs,
+        }
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        config = dict(self._compile_arguments)
+        config["optimizer"] = keras.saving.serialize_keras_object(
+            config["optimizer"]
+        )
+        return config
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        config["optimizer"] = keras.saving.deserialize_keras_object(
+            config["optimizer"]
+        )
+        self.compile(**config)
+        if self.built:
+            # Create the optimizer's variables so saved values can load.
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [
+            self.loss_tracker,
+            *self.term_trackers.values(),
+            self.accuracy_tracker,
+            self.masked_out_accuracy_tracker,
+        ]
+
+    def update_trackers(self, terms, labels):
+        """Updates the loss and accuracy trackers; returns the logs."""
+        self.loss_tracker.update_state(terms["selector_loss"])
+        for name, tracker in self.term_trackers.items():
+            tracker.update_state(terms[name])
+        labels = _integer_labels(labels, self.num_classes)
+        self.accuracy_tracker.update_state(labels, terms["predictor_log_probs"])
+        self.masked_out_accuracy_tracker.update_state(
+            labels, terms["detector_log_probs"]
+        )
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def train_step(self, *args):
+        return backend_steps.train_step(self, *args)
+
+    def test_step(self, *args):
+        return backend_steps.test_step(self, *args)
+
+    def fit(self, x=None, y=None, **kwargs):
+        """Trains the selector and predictor; see `keras.Model.fit`.
+
+        When `fill_value=None` and no fill value was computed yet, the
+        per-channel mean of `x` is computed first (see `adapt`).
+        """
+        if not self.fill_is_set:
+            self.adapt(x, batch_size=kwargs.get("batch_size"))
+        return super().fit(x, y, **kwargs)
+
+    # === Fill value ===
+
+    @property
+    def fill_is_set(self):
+        """Whether the fill value is a constant or was computed by `adapt`."""
+        return bool(ops.convert_to_numpy(self.fill_adapted) > 0.5)
+
+    def adapt(self, data, batch_size=None, steps=None, max_images=10000):
+        """Sets the fill value to the per-channel mean of `data`.
+
+        Args:
+            data: images as an array `(N, H, W, C)`, or a `tf.data.Dataset`
+                or `keras.utils.PyDataset` yielding images or
+                `(images, labels, ...)` tuples.
+            batch_size: unused for arrays; kept for symmetry with `fit`.
+            steps: int, number of batches to read from a dataset.
+                Defaults to reading until `max_images` images are seen.
+            max_images: int, cap on the number of images read.
+
+        Returns:
+            The fill value as a NumPy array `(C,)`.
+        """
+        del batch_size
+        total = np.zeros(self.image_shape[-1], "float64")
+        count = 0
+        for batch in _iterate_image_batches(data, steps):
+            batch = to_unit_range_numpy(batch)
+            if batch.ndim != 4 or batch.shape[-1] != self.image_shape[-1]:
+                raise ValueError(
+                    "Expected images of shape (N, H, W, "
+                    f"{self.image_shape[-1]}). Received a batch of shape "
+                    f"{batch.shape}."
+                )
+            total += batch.sum(axis=(0, 1, 2), dtype="float64")
+            count += batch.shape[0] * batch.shape[1] * batch.shape[2]
+            if count >= max_images * batch.shape[1] * batch.shape[2]:
+                break
+        if count == 0:
+            raise ValueError("`adapt` received no images.")
+        mean = (total / count).astype("float32")
+        self.fill.assign(mean)
+        self.fill_adapted.assign(1.0)
+        return mean
+
+    # === Explanations ===
+
+    def explain(self, images, batch_size=32, verbose="auto"):
+        """Attribution masks for `images`.
+
+        Runs the selector only (one forward pass per batch): neither the
+        predictor nor the detector is evaluated.
+
+        Args:
+            images: images `(N, H, W, C)` (float in `[0, 1]` or integer in
+                `0..255`), or a dataset yielding them (alone or as the first
+                element of a tuple).
+            batch_size: int, batch size for array inputs.
+            verbose: `"auto"`, 0, 1 or 2, as in `keras.Model.predict`.
+
+        Returns:
+            A NumPy float32 array `(N, H, W)` of masks in `[0, 1]`.
+        """
+        if self._mask_model is None:
+            mask_model = _MaskModel(
+                self.selector, self.mask_head, name="mask_model"
+            )
+            mask_model.compile(
+                jit_compile=self.jit_compile if self.compiled else "auto"
+            )
+            # Not tracked: the mask model shares the selector's variables.
+            object.__setattr__(self, "_mask_model", mask_model)
+        masks = self._mask_model.predict(
+            images, batch_size=batch_size, verbose=verbose
+        )
+        return np.asarray(masks, "float32")
+
+    # === Config ===
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "selector": keras.saving.serialize_keras_object(self.selector),
+                "predictor": keras.saving.serialize_keras_object(
+                    self.predictor
+                ),
+                "detector": keras.saving.serialize_keras_object(self.detector),
+                "num_classes": self.num_classes,
+                "input_shape": self.image_shape,
+                "detector_weight": self.detector_weight,
+                "margin": self.margin,
+                "area_budget": self.area_budget,
+                "area_weight": self.area_weight,
+                "detector_term": self.detector_term,
+                "hinge_reduction": self.hinge_reduction,
+                "fill_value": self.fill_value,
+                "smoothness_weight": self.smoothness_weight,
+                "detector_output": self.detector_output,
+                "predictor_output": self.predictor_output,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Deserialisation consumes nested dicts: work on a copy.
+        config = copy.deepcopy(config)
+        for name in ("selector", "predictor", "detector"):
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+        if config.get("input_shape") is not None:
+            config["input_shape"] = tuple(config["input_shape"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="keras_compattr")
+class _MaskModel(keras.Model):
+    """Selector plus mask head, used by `explain` for batched prediction."""
+
+    def __init__(self, selector, mask_head, **kwargs):
+        super().__init__(**kwargs)
+        self.selector = selector
+        self.mask_head = mask_head
+
+    def call(self, images):
+        features = self.selector(to_unit_range(images), training=False)
+        return ops.squeeze(self.mask_head(features), axis=-1)
+
+
+def _integer_labels(labels, num_classes):
+    if (
+        len(labels.shape) == 2
+        and labels.shape[-1] == num_classes
+        and (num_classes != 1)
+    ):
+        return ops.argmax(labels, axis=-1)
+    return ops.reshape(labels, (-1,))
+
+
+def _static_input_shape(model):
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        return None
+    try:
+        shape = tuple(inputs[0].shape[1:])
+    except (AttributeError, TypeError):
+        return None
+    if len(shape) != 3 or any(d is None for d in shape):
+        return None
+    return shape
+
+
+def _infer_image_shape(input_shape, networks):
+    found = {}
+    for name, model in networks.items():
+        shape = _static_input_shape(model) if model is not None else None
+        if shape is not None:
+            found[name] = shape
+    if input_shape is not None:
+        input_shape = tuple(int(d) for d in input_shape)
+        if len(input_shape) != 3:
+            raise ValueError(
+                "`input_shape` must be (height, width, channels). "
+                f"Received: input_shape={input_shape}"
+            )
+        found["input_shape"] = input_shape
+    if not found:
+        raise ValueError(
+            "Cannot infer the image shape: none of the networks has a fixed "
+            "input shape. Pass `input_shape=(height, width, channels)`."
+        )
+    shapes = set(found.values())
+    if len(shapes) > 1:
+        raise ValueError(
+            "The networks and `input_shape` disagree on the image shape: "
+            + ", ".join(f"{k}={v}" for k, v in found.items())
+        )
+    return shapes.pop()
+
+
+def _output_shape(model, image_shape):
+    outputs = getattr(model, "outputs", None)
+    if outputs:
+        return tuple(outputs[0].shape)
+    spec = model.compute_output_spec(
+        keras.KerasTensor((None, *image_shape), dtype="float32")
+    )
+    return tuple(spec.shape)
+
+
+def _infer_num_classes(num_classes, networks, image_shape):
+    found = {}
+    for name, model in networks.items():
+        if model is None:
+            continue
+        shape = _output_shape(model, image_shape)
+        if len(shape) != 2:
+            raise ValueError(
+                f"The {name} must return class scores of shape (N, K). It "
+                f"returns shape {shape}."
+            )
+        found[name] = shape[-1]
+    if num_classes is not None:
+        found["num_classes"] = int(num_classes)
+    if not found:
+        raise ValueError(
+            "Cannot infer the number of classes. Pass `num_classes`."
+        )
+    if len(set(found.values())) > 1:
+        raise ValueError(
+            "The number of classes differs: "
+            + ", ".join(f"{k}={v}" for k, v in found.items())
+            + ". The predictor and the detector must score the same classes."
+        )
+    return next(iter(found.values()))
+
+
+def _output_kind_of(model, default="auto"):
+    model_layers = getattr(model, "layers", None)
+    last = model_layers[-1] if model_layers else None
+    if isinstance(last, layers.Softmax):
+        return "probabilities"
+    activation = getattr(last, "activation", None)
+    name = getattr(activation, "__name__", "")
+    if name == "softmax":
+        return "probabilities"
+    if name == "linear":
+        return "logits"
+    return default
+
+
+def _check_fill_value(fill_value, channels):
+    if fill_value is None:
+        return None
+    values = np.asarray(fill_value, "float32").reshape(-1)
+    if values.size == 1:
+        values = np.repeat(values, channels)
+    if values.size != channels:
+        raise ValueError(
+            f"`fill_value` must be a float or {channels} per-channel values. "
+            f"Received: fill_value={fill_value}"
+        )
+    if np.any(values < 0.0) or np.any(values > 1.0):
+        warnings.warn(
+            "`fill_value` lies outside [0, 1], the range of the images the "
+            f"networks see. Received: fill_value={fill_value}",
+            stacklevel=3,
+        )
+    return values.tolist()
+
+
+def _iterate_image_batches(data, steps=None):
+    """Yields NumPy image batches from arrays, datasets or PyDatasets."""
+    if isinstance(data, (tuple, list)) and data and not np.isscalar(data[0]):
+        data = data[0]
+    if hasattr(data, "shape") and not hasattr(data, "element_spec"):
+        array = np.asarray(data)
+        if array.ndim == 3:
+            array = array[None]
+        yield array
+        return
+    if isinstance(data, keras.utils.PyDataset):
+        batches = (data[i] for i in range(len(data)))
+    elif hasattr(data, "element_spec") or hasattr(data, "__len__"):
+        batches = iter(data)
+    else:
+        raise ValueError(
+            "The fill value cannot be computed from a generator or iterator "
+            "without consuming it. Pass `fill_value=` to the model, or call "
+            "`model.adapt(images_or_dataset)` before `fit`."
+        )
+    for step, batch in enumerate(batches):
+        if steps is not None and step >= steps:
+            break
+        if isinstance(batch, (tuple, list)):
+            batch = batch[0]
+        yield ops.convert_to_numpy(batch)

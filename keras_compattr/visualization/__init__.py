@@ -1,0 +1,3 @@
+"""Matplotlib figures of attribution masks."""
+
+from keras_compattr.visualization.plots import plot_explanations

@@ -1,0 +1,119 @@
+"""Matplotlib figures of attribution masks."""
+
+import numpy as np
+
+from keras_compattr.utils import to_unit_range_numpy
+
+
+def _new_figure(figsize):
+    # A bare Figure (no pyplot): no global state, no GUI backend needed, and
+    # notebooks still display it when it is returned.
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
+
+
+def _name(index, class_names):
+    if class_names is None:
+        return str(int(index))
+    return str(class_names[int(index)])
+
+
+def plot_explanations(
+    images,
+    masks,
+    labels=None,
+    predictions=None,
+    class_names=None,
+    fill_value=0.5,
+    masked_out_confidence=None,
+    max_images=8,
+    save_path=None,
+):
+    """A grid with, per image: the image, the mask, masked-in, masked-out.
+
+    Args:
+        images: `(N, H, W, C)` images (float in `[0, 1]` or `uint8`).
+        masks: `(N, H, W)` masks in `[0, 1]`.
+        labels: optional `(N,)` true classes.
+        predictions: optional `(N,)` predicted classes or `(N, K)` class
+            probabilities.
+        class_names: optional list of class names.
+        fill_value: float or per-channel values for removed pixels.
+        masked_out_confidence: optional `(N,)` detector probability of the
+            true class on the masked-out image (low means the mask left no
+            evidence out).
+        max_images: int, at most this many rows.
+        save_path: optional path; the figure is written there as PNG.
+
+    Returns:
+        The matplotlib `Figure`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_compattr.visualization import plot_explanations
+    >>> figure = plot_explanations(np.random.rand(2, 32, 32, 3),
+    ...                            np.random.rand(2, 32, 32))
+    >>> len(figure.axes)
+    8
+    """
+    images = to_unit_range_numpy(images)[:max_images]
+    masks = np.asarray(masks, "float32")
+    if masks.ndim == 4:
+        masks = masks[..., 0]
+    masks = masks[: len(images)]
+    if masks.shape != images.shape[:3]:
+        raise ValueError(
+            "`masks` must have shape (N, H, W) matching the images "
+            f"{images.shape[:3]}. Received {masks.shape}."
+        )
+    if predictions is not None:
+        predictions = np.asarray(predictions)
+        if predictions.ndim == 2:
+            predictions = predictions.argmax(axis=-1)
+    fill = np.broadcast_to(
+        np.asarray(fill_value, "float32"), (images.shape[-1],)
+    )
+    m = masks[..., None]
+    masked_in = m * images + (1 - m) * fill
+    masked_out = (1 - m) * images + m * fill
+
+    rows = len(images)
+    figure = _new_figure((8.4, 2.05 * rows + 0.4))
+    axes = figure.subplots(rows, 4, squeeze=False)
+    headers = ("image", "mask", "masked-in", "masked-out")
+    for row in range(rows):
+        panels = (images[row], None, masked_in[row], masked_out[row])
+        for col, panel in enumerate(panels):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 1:
+                ax.imshow(images[row].mean(axis=-1), cmap="gray")
+                shown = ax.imshow(
+                    masks[row], cmap="inferno", vmin=0, vmax=1, alpha=0.75
+                )
+            else:
+                ax.imshow(np.clip(panel, 0, 1).squeeze())
+            if row == 0:
+                ax.set_title(headers[col], fontsize=10)
+        text = []
+        if labels is not None:
+            text.append(f"true: {_name(labels[row], class_names)}")
+        if predictions is not None:
+            text.append(f"pred: {_name(predictions[row], class_names)}")
+        axes[row, 0].set_ylabel("\n".join(text), fontsize=9)
+        axes[row, 1].set_xlabel(f"area {masks[row].mean():.2f}", fontsize=9)
+        if masked_out_confidence is not None:
+            axes[row, 3].set_xlabel(
+                f"detector p(true) {float(masked_out_confidence[row]):.2f}",
+                fontsize=9,
+            )
+    colorbar = figure.colorbar(
+        shown, ax=axes.ravel().tolist(), shrink=min(1.0, 3.0 / rows), pad=0.02
+    )
+    colorbar.set_label("mask value")
+    if save_path is not None:
+        figure.savefig(save_path, dpi=110, bbox_inches="tight")
+    return figure

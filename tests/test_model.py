@@ -1,0 +1,396 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_compattr as kca
+from tests.conftest import NUM_CLASSES
+from tests.conftest import SHAPE
+from tests.conftest import tiny_classifier
+from tests.conftest import tiny_model
+
+LOG_NAMES = {
+    "loss",
+    "predictor_loss",
+    "detector_loss",
+    "area_penalty",
+    "mask_area",
+    "accuracy",
+    "masked_out_accuracy",
+}
+
+
+def _weights(model):
+    return [keras.ops.convert_to_numpy(v).copy() for v in model.weights]
+
+
+def test_infers_shape_and_classes_and_builds_defaults():
+    model = kca.ComprehensiveAttributionModel(
+        num_classes=NUM_CLASSES, input_shape=SHAPE, detector=tiny_classifier()
+    )
+    assert model.image_shape == SHAPE
+    assert model.num_classes == NUM_CLASSES
+    # Default selector (LR-ASPP on MobileNetV3Small) and ResNet-18 predictor.
+    assert model.selector.output_shape[-1] == 1
+    assert model.predictor.output_shape == (None, NUM_CLASSES)
+    assert model.detector.trainable is False
+    masks = model.explain(np.zeros((2, *SHAPE), "float32"), verbose=0)
+    assert masks.shape == (2, 32, 32)
+
+
+def test_constructor_errors_name_the_problem():
+    with pytest.raises(ValueError, match="detector"):
+        kca.ComprehensiveAttributionModel(num_classes=3, input_shape=SHAPE)
+    with pytest.raises(ValueError, match="number of classes differs"):
+        kca.ComprehensiveAttributionModel(
+            predictor=kca.models.build_classifier(SHAPE, 5, widths=(4,)),
+            detector=tiny_classifier(),
+        )
+    with pytest.raises(ValueError, match="disagree on the image shape"):
+        kca.ComprehensiveAttributionModel(
+            input_shape=(16, 16, 3), detector=tiny_classifier()
+        )
+    with pytest.raises(ValueError, match="detector_term"):
+        tiny_model(detector_term="hinged")
+    with pytest.raises(ValueError, match="area_budget"):
+        tiny_model(area_budget=1.5)
+    with pytest.raises(ValueError, match="fill_value"):
+        tiny_model(fill_value=[0.1, 0.2])
+    model = tiny_model()
+    with pytest.raises(ValueError, match="loss"):
+        model.compile(loss="mse")
+
+
+def test_fit_predict_explain_evaluate_on_arrays(data):
+    model = tiny_model()
+    model.compile()
+    history = model.fit(
+        data["images"], data["labels"], batch_size=8, epochs=2, verbose=0
+    )
+    assert LOG_NAMES <= set(history.history)
+    assert all(np.isfinite(v).all() for v in history.history.values())
+    probabilities = model.predict(data["images"][:5], verbose=0)
+    assert probabilities.shape == (5, NUM_CLASSES)
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)
+    masks = model.explain(data["images"][:5], batch_size=2, verbose=0)
+    assert masks.shape == (5, 32, 32) and masks.dtype == np.float32
+    assert masks.min() >= 0.0 and masks.max() <= 1.0
+    logs = model.evaluate(
+        data["images"], data["labels"], verbose=0, return_dict=True
+    )
+    assert LOG_NAMES == set(logs)
+
+
+def test_fit_on_dataset_with_validation_and_one_hot_labels(data):
+    model = tiny_model()
+    model.compile()
+    one_hot = np.eye(NUM_CLASSES, dtype="float32")[data["labels"]]
+    ds = tf.data.Dataset.from_tensor_slices((data["images"], one_hot))
+    ds = ds.batch(8)
+    history = model.fit(ds, validation_data=ds, epochs=1, verbose=0)
+    assert {"val_loss", "val_accuracy", "val_mask_area"} <= set(history.history)
+    masks = model.explain(ds, verbose=0)
+    assert masks.shape == (24, 32, 32)
+
+
+def test_jit_compile_true_matches_eager(data):
+    images, labels = data["images"][:8], data["labels"][:8]
+    results = []
+    for jit in (False, True):
+        model = tiny_model(fill_value=0.5)
+        model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=jit)
+        logs = model.train_on_batch(images, labels, return_dict=True)
+        results.append((logs, model.explain(images, verbose=0)))
+    for name in LOG_NAMES:
+        np.testing.assert_allclose(
+            results[0][0][name], results[1][0][name], rtol=1e-4, atol=1e-5
+        )
+    np.testing.assert_allclose(results[0][1], results[1][1], atol=1e-4)
+
+
+def test_uint8_images_are_scaled(data):
+    model = tiny_model(fill_value=0.5)
+    as_uint8 = np.round(data["images"][:4] * 255).astype("uint8")
+    as_float = as_uint8.astype("float32") / 255.0
+    np.testing.assert_allclose(
+        model.explain(as_uint8, verbose=0),
+        model.explain(as_float, verbose=0),
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        model.predict(as_uint8, verbose=0),
+        model.predict(as_float, verbose=0),
+        atol=1e-6,
+    )
+
+
+def test_fill_value_is_the_training_mean_and_is_saved(data, tmp_path):
+    model = tiny_model()
+    assert not model.fill_is_set
+    model.compile()
+    model.fit(data["images"], data["labels"], epochs=1, verbose=0)
+    expected = data["images"].astype("float64").mean(axis=(0, 1, 2))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.fill), expected, rtol=1e-5
+    )
+    path = os.path.join(tmp_path, "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.fill_is_set
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded.fill), expected, rtol=1e-5
+    )
+
+
+def test_constant_fill_value_and_masked_images():
+    model = tiny_model(fill_value=[0.1, 0.2, 0.3])
+    assert model.fill_is_set
+    images = np.random.default_rng(0).uniform(0, 1, (2, *SHAPE))
+    images = images.astype("float32")
+    masks = np.random.default_rng(1).uniform(0, 1, (2, 32, 32, 1))
+    masks = masks.astype("float32")
+    masked_in, masked_out = model.apply_masks(images, masks)
+    q = np.array([0.1, 0.2, 0.3], "float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(masked_in),
+        masks * images + (1 - masks) * q,
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(masked_out),
+        (1 - masks) * images + masks * q,
+        atol=1e-6,
+    )
+
+
+def test_adapt_reads_datasets_and_rejects_generators(data):
+    model = tiny_model()
+    ds = tf.data.Dataset.from_tensor_slices(
+        (data["images"], data["labels"])
+    ).batch(5)
+    mean = model.adapt(ds)
+    np.testing.assert_allclose(
+        mean, data["images"].astype("float64").mean(axis=(0, 1, 2)), rtol=1e-5
+    )
+
+    def generator():
+        yield data["images"][:4], data["labels"][:4]
+
+    with pytest.raises(ValueError, match="fill_value"):
+        tiny_model().adapt(generator())
+
+
+def test_probability_and_logit_detectors_give_the_same_objective(data):
+    logits_detector = tiny_classifier("detector")
+    probability_detector = keras.Model(
+        logits_detector.input,
+        keras.layers.Softmax()(logits_detector.output),
+    )
+    terms = []
+    for detector in (logits_detector, probability_detector):
+        model = tiny_model(detector=detector, fill_value=0.5)
+        terms.append(
+            model.compute_terms(data["images"][:6], data["labels"][:6])
+        )
+    for name in ("detector_loss", "selector_loss", "predictor_loss"):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(terms[0][name]),
+            keras.ops.convert_to_numpy(terms[1][name]),
+            rtol=1e-5,
+        )
+
+
+def test_output_kind_is_read_from_the_last_layer():
+    model = tiny_model(detector=tiny_classifier(softmax=True))
+    assert model._detector_output_kind == "probabilities"
+    assert model._predictor_output_kind == "logits"
+    assert tiny_model()._detector_output_kind == "logits"
+
+
+def _direct_gradients(model, images, labels):
+    """Gradients of each loss w.r.t. each group, by two separate passes."""
+    selector_vars = model.selector_variables
+    predictor_vars = model.predictor_variables
+    if keras.backend.backend() == "tensorflow":
+        with tf.GradientTape() as tape:
+            terms = model.compute_terms(images, labels, training=True)
+        selector = tape.gradient(terms["selector_loss"], selector_vars)
+        with tf.GradientTape() as tape:
+            terms = model.compute_terms(images, labels, training=True)
+        predictor = tape.gradient(terms["predictor_loss"], predictor_vars)
+        with tf.GradientTape() as tape:
+            terms = model.compute_terms(images, labels, training=True)
+        selector_on_predictor = tape.gradient(
+            terms["selector_loss"], predictor_vars
+        )
+        to_numpy = keras.ops.convert_to_numpy
+        return (
+            [to_numpy(g) for g in selector],
+            [to_numpy(g) for g in predictor],
+            [to_numpy(g) for g in selector_on_predictor],
+        )
+    import jax
+
+    def loss(values, variables, name):
+        others = [
+            v
+            for v in model.variables
+            if id(v) not in {id(u) for u in variables}
+        ]
+        mapping = list(zip(variables, values)) + [(v, v.value) for v in others]
+        with keras.StatelessScope(state_mapping=mapping):
+            return model.compute_terms(images, labels, training=True)[name]
+
+    def grads(variables, name):
+        values = [v.value for v in variables]
+        return [np.asarray(g) for g in jax.grad(loss)(values, variables, name)]
+
+    return (
+        grads(selector_vars, "selector_loss"),
+        grads(predictor_vars, "predictor_loss"),
+        grads(predictor_vars, "selector_loss"),
+    )
+
+
+@pytest.mark.parametrize("reduction", ["batch", "sample"])
+def test_gradient_routing_matches_two_direct_gradients(data, reduction):
+    # With plain SGD at learning rate 1, a training step moves every
+    # variable by exactly minus its gradient, so the step's gradients can be
+    # read off the weights and compared with direct computations.
+    images, labels = data["images"][:8], data["labels"][:8]
+    model = tiny_model(fill_value=0.5, hinge_reduction=reduction, margin=50.0)
+    model.compile(optimizer=keras.optimizers.SGD(1.0))
+    selector, predictor, selector_on_predictor = _direct_gradients(
+        model, images, labels
+    )
+    before_s = [keras.ops.convert_to_numpy(v) for v in model.selector_variables]
+    before_p = [
+        keras.ops.convert_to_numpy(v) for v in model.predictor_variables
+    ]
+    model.train_on_batch(images, labels)
+    after_s = [keras.ops.convert_to_numpy(v) for v in model.selector_variables]
+    after_p = [keras.ops.convert_to_numpy(v) for v in model.predictor_variables]
+    for b, a, g in zip(before_s, after_s, selector):
+        np.testing.assert_allclose(b - a, g, rtol=1e-3, atol=1e-5)
+    for b, a, g in zip(before_p, after_p, predictor):
+        np.testing.assert_allclose(b - a, g, rtol=1e-3, atol=1e-5)
+    # The routing matters: with the hinge active, the selector loss would
+    # push the predictor differently (by 1 + a for the batch hinge).
+    differences = [
+        np.abs(g - h).max() for g, h in zip(predictor, selector_on_predictor)
+    ]
+    assert max(differences) > 1e-3
+
+
+def test_detector_stays_bit_identical_through_fit_and_save(data, tmp_path):
+    model = tiny_model()
+    before = _weights(model.detector)
+    model.compile()
+    model.fit(data["images"], data["labels"], epochs=2, batch_size=8, verbose=0)
+    for b, a in zip(before, _weights(model.detector)):
+        np.testing.assert_array_equal(b, a)
+    path = os.path.join(tmp_path, "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    for b, a in zip(before, _weights(loaded.detector)):
+        np.testing.assert_array_equal(b, a)
+
+
+def test_detector_made_trainable_again_is_refused(data):
+    model = tiny_model()
+    model.compile()
+    model.detector.trainable = True
+    with pytest.raises(ValueError, match="frozen"):
+        model.fit(data["images"], data["labels"], epochs=1, verbose=0)
+
+
+def test_save_load_gives_identical_outputs(data, tmp_path):
+    model = tiny_model(hinge_reduction="sample", detector_term="entropy")
+    model.compile()
+    model.fit(data["images"], data["labels"], epochs=1, batch_size=8, verbose=0)
+    path = os.path.join(tmp_path, "comet.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert isinstance(loaded, kca.ComprehensiveAttributionModel)
+    _assert_same_settings(loaded.get_config(), model.get_config())
+    images = data["images"][:7]
+    np.testing.assert_allclose(
+        loaded.explain(images, verbose=0),
+        model.explain(images, verbose=0),
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        loaded.predict(images, verbose=0),
+        model.predict(images, verbose=0),
+        atol=1e-6,
+    )
+    # The optimizer comes back too, so training can go on.
+    assert loaded.compiled
+    loaded.fit(data["images"], data["labels"], epochs=1, verbose=0)
+
+
+def _assert_same_settings(a, b):
+    networks = ("selector", "predictor", "detector")
+    assert {k: v for k, v in a.items() if k not in networks} == {
+        k: v for k, v in b.items() if k not in networks
+    }
+    for name in networks:
+        assert a[name]["class_name"] == b[name]["class_name"]
+        assert len(a[name]["config"]["layers"]) == len(
+            b[name]["config"]["layers"]
+        )
+
+
+def test_config_round_trip():
+    model = tiny_model(margin=1.0, area_budget=0.3, fill_value=0.2)
+    config = model.get_config()
+    clone = kca.ComprehensiveAttributionModel.from_config(config)
+    _assert_same_settings(clone.get_config(), config)
+    assert clone.margin == 1.0 and clone.area_budget == 0.3
+
+
+def test_explain_keeps_order_and_count_for_any_batch_size(data):
+    model = tiny_model(fill_value=0.5)
+    full = model.explain(data["images"][:7], batch_size=7, verbose=0)
+    for batch_size in (1, 3, 32):
+        masks = model.explain(
+            data["images"][:7], batch_size=batch_size, verbose=0
+        )
+        np.testing.assert_allclose(masks, full, atol=1e-6)
+
+
+def test_no_detector_ablation_trains(data):
+    model = tiny_model(detector_weight=0.0)
+    model.compile()
+    history = model.fit(data["images"], data["labels"], epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_regularization_losses_reach_their_network(data):
+    inputs = keras.Input(SHAPE)
+    x = keras.layers.Conv2D(
+        2, 3, kernel_regularizer=keras.regularizers.L2(10.0)
+    )(inputs)
+    selector = keras.Model(inputs, x)
+    model = kca.ComprehensiveAttributionModel(
+        selector=selector,
+        predictor=tiny_classifier("predictor"),
+        detector=tiny_classifier("detector"),
+        fill_value=0.5,
+    )
+    terms = model.compute_terms(data["images"][:4], data["labels"][:4])
+    plain = (
+        keras.ops.convert_to_numpy(terms["predictor_loss"])
+        + 4.0 * keras.ops.convert_to_numpy(terms["detector_term"])
+        + 100.0 * keras.ops.convert_to_numpy(terms["area_penalty"])
+    )
+    penalty = 10.0 * np.sum(
+        keras.ops.convert_to_numpy(selector.layers[1].kernel) ** 2
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(terms["selector_loss"]),
+        plain + penalty,
+        rtol=1e-4,
+    )
