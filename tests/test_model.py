@@ -394,3 +394,32 @@ def test_regularization_losses_reach_their_network(data):
         plain + penalty,
         rtol=1e-4,
     )
+
+
+def test_separate_predictor_optimizer(data, tmp_path):
+    # SGD at rate 0 for the predictor: only the selector may move.
+    model = tiny_model(fill_value=0.5)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.5),
+        predictor_optimizer=keras.optimizers.SGD(0.0),
+    )
+    selector_before = _weights(model.selector)
+    predictor_before = [
+        keras.ops.convert_to_numpy(v).copy() for v in model.predictor_variables
+    ]
+    model.fit(data["images"], data["labels"], epochs=1, verbose=0)
+    for b, a in zip(predictor_before, model.predictor_variables):
+        np.testing.assert_array_equal(b, keras.ops.convert_to_numpy(a))
+    assert any(
+        not np.array_equal(b, a)
+        for b, a in zip(selector_before, _weights(model.selector))
+    )
+    path = os.path.join(tmp_path, "grouped.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded.optimizer, kca.models.GroupedOptimizer)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded.optimizer.iterations),
+        keras.ops.convert_to_numpy(model.optimizer.iterations),
+    )
+    loaded.fit(data["images"], data["labels"], epochs=1, verbose=0)

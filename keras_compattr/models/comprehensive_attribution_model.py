@@ -14,6 +14,7 @@ from keras_compattr.losses import DETECTOR_TERMS
 from keras_compattr.losses import HINGE_REDUCTIONS
 from keras_compattr.losses import comet_objective
 from keras_compattr.losses import log_probabilities
+from keras_compattr.models.grouped_optimizer import GroupedOptimizer
 from keras_compattr.utils import to_unit_range
 from keras_compattr.utils import to_unit_range_numpy
 
@@ -362,22 +363,39 @@ class ComprehensiveAttributionModel(keras.Model):
     def compile(
         self,
         optimizer=None,
+        predictor_optimizer=None,
         jit_compile="auto",
         **kwargs,
     ):
         """Configures training.
 
         Args:
-            optimizer: an optimizer for the selector and the predictor.
-                Defaults to `keras.optimizers.AdamW(5e-4, weight_decay=0.03)`,
-                the reference setting; one AdamW over both networks equals
-                the reference's two AdamW with the same settings, since
-                Adam keeps per-parameter state.
+            optimizer: the optimizer of the selector, and of the predictor
+                too when `predictor_optimizer` is `None`. Defaults to
+                `keras.optimizers.AdamW(5e-4, weight_decay=0.03)`, the
+                reference setting; one AdamW over both networks equals the
+                reference's two AdamW with the same settings, since Adam
+                keeps per-parameter state.
+            predictor_optimizer: optional separate optimizer for the
+                predictor. Both are then wrapped in a
+                `keras_compattr.models.GroupedOptimizer`.
             jit_compile: `"auto"`, `True` or `False`, as in
-                `keras.Model.compile`.
+                `keras.Model.compile`. `"auto"` uses XLA on accelerators and
+                JAX, and not for TensorFlow on a CPU, where XLA makes small
+                conv nets slower.
             **kwargs: other `keras.Model.compile` arguments, such as
                 `steps_per_execution`. `loss` and `metrics` are not taken:
                 the objective and its logs are fixed by the method.
+
+        Example:
+
+        ```python
+        model.compile(
+            optimizer=keras.optimizers.AdamW(5e-4, weight_decay=0.03),
+            predictor_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+            jit_compile=True,
+        )
+        ```
         """
         for name in ("loss", "metrics", "weighted_metrics", "loss_weights"):
             if kwargs.get(name) is not None:
@@ -390,6 +408,10 @@ class ComprehensiveAttributionModel(keras.Model):
             optimizer = keras.optimizers.AdamW(
                 learning_rate=5e-4, weight_decay=0.03
             )
+        if predictor_optimizer is not None:
+            optimizer = GroupedOptimizer(optimizer, predictor_optimizer)
+        if isinstance(optimizer, GroupedOptimizer):
+            optimizer.set_predictor_variables(self.predictor_variables)
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         self._compile_arguments = {
             "optimizer": self.optimizer,
