@@ -1,0 +1,32 @@
+"""Every example script runs end to end with a tiny budget."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.py")))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=os.path.basename)
+def test_example_runs(path, tmp_path):
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=keras.backend.backend(),
+        KERAS_COMPATTR_EXAMPLE_BUDGET="tiny",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        MPLBACKEND="Agg",
+    )
+    result = subprocess.run(
+        [sys.executable, path],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert os.listdir(tmp_path), "the example wrote no figure"
