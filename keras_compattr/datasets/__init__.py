@@ -1,5 +1,10 @@
-"""Datasets: the embedded synthetic data."""
+"""Datasets: the embedded synthetic data and loaders of real data sets."""
 
+from keras_compattr.datasets.loaders import DATASETS
+from keras_compattr.datasets.loaders import DatasetNotAvailableError
+from keras_compattr.datasets.loaders import load
 from keras_compattr.datasets.synthetic import as_dataset
 from keras_compattr.datasets.synthetic import class_glyphs
 from keras_compattr.datasets.synthetic import synthetic
+from keras_compattr.datasets.tfds_builder import CompattrSynthetic
+from keras_compattr.datasets.tfds_builder import CompattrSyntheticConfig

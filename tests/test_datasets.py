@@ -1,0 +1,418 @@
+"""Tests of the data set loaders and the TFDS builder, all offline.
+
+TFDS data sets are replaced by `tfds.testing.mock_data` (random examples
+built from each data set's code and metadata, no download); image folders
+are written to `tmp_path`.
+"""
+
+import socket
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from keras_compattr.datasets import CompattrSyntheticConfig
+from keras_compattr.datasets import DatasetNotAvailableError
+from keras_compattr.datasets import load
+from keras_compattr.datasets import loaders
+from keras_compattr.datasets import synthetic
+
+
+def _batches(ds):
+    return [tuple(np.asarray(t) for t in batch) for batch in ds]
+
+
+def _check_batch(batch, size, with_masks=False):
+    images, labels = batch[:2]
+    assert images.dtype == np.float32 and images.shape[1:] == (size, size, 3)
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    assert labels.dtype == np.int32 and labels.shape == images.shape[:1]
+    assert len(batch) == (3 if with_masks else 2)
+    if with_masks:
+        masks = batch[2]
+        assert masks.dtype == np.float32
+        assert masks.shape == images.shape[:3]
+        assert set(np.unique(masks)) <= {0.0, 1.0}
+
+
+def _fixed_examples(examples):
+    """An `as_dataset_fn` for `mock_data` that yields given examples."""
+
+    def as_dataset(self, split, decoders=None, read_config=None, **kwargs):
+        del self, split, decoders, read_config, kwargs
+        return tf.data.Dataset.from_tensor_slices(examples)
+
+    return as_dataset
+
+
+# === Synthetic data ===
+
+
+def test_synthetic_masks_and_info():
+    ds, info = load(
+        "synthetic",
+        split="test",
+        image_size=32,
+        batch_size=8,
+        with_masks=True,
+        num_images=12,
+        return_info=True,
+    )
+    batches = _batches(ds)
+    assert [len(b[0]) for b in batches] == [8, 4]
+    _check_batch(batches[0], 32, with_masks=True)
+    assert info["num_classes"] == 4 and info["num_examples"] == 12
+    assert info["class_names"] == ["glyph_0", "glyph_1", "glyph_2", "glyph_3"]
+    # The test split is not shuffled and uses seed + 1.
+    data = synthetic(num_images=12, image_size=32, seed=1)
+    np.testing.assert_allclose(batches[0][0], data["images"][:8])
+    np.testing.assert_array_equal(batches[0][2], data["masks"][:8])
+
+
+def test_synthetic_resized_above_native_size():
+    (images, labels, masks), *_ = _batches(
+        load(
+            "synthetic/one_part",
+            image_size=80,
+            batch_size=4,
+            with_masks=True,
+            num_images=4,
+        )
+    )
+    _check_batch((images, labels, masks), 80, with_masks=True)
+    assert 0.0 < masks.mean() < 0.5
+
+
+def test_train_split_is_shuffled_every_epoch():
+    ds = load("synthetic", image_size=32, batch_size=16, num_images=16)
+    first, second = (_batches(ds)[0][1] for _ in range(2))
+    assert sorted(first) == sorted(second)
+    assert not np.array_equal(first, second)
+    data = synthetic(num_images=16, image_size=32, seed=0)
+    assert not np.array_equal(first, data["labels"])
+
+
+# === TFDS data sets (mocked) ===
+
+
+@pytest.mark.parametrize("name", ["cifar10", "stl10", "imagenette"])
+def test_tfds_without_masks(name):
+    with tfds.testing.mock_data(num_examples=5):
+        ds, info = load(
+            name, image_size=16, batch_size=4, download=True, return_info=True
+        )
+        batches = _batches(ds)
+    assert [len(b[0]) for b in batches] == [4, 1]
+    _check_batch(batches[0], 16)
+    assert info["num_classes"] == 10 and not info["has_masks"]
+    with pytest.raises(ValueError, match="has no masks"):
+        load(name, with_masks=True, download=False)
+
+
+def test_oxford_pet_masks_from_trimap():
+    # Trimap: 1 pet, 2 background, 3 border; border counts as foreground.
+    trimap = np.full((2, 8, 8, 1), 2, np.uint8)
+    trimap[:, 2:6, 2:6] = 3
+    trimap[:, 3:5, 3:5] = 1
+    examples = {
+        "image": np.full((2, 8, 8, 3), 255, np.uint8),
+        "label": np.array([5, 36], np.int64),
+        "segmentation_mask": trimap,
+    }
+    with tfds.testing.mock_data(as_dataset_fn=_fixed_examples(examples)):
+        ds, info = load(
+            "oxford_iiit_pet",
+            split="test",
+            image_size=8,
+            batch_size=2,
+            with_masks=True,
+            download=True,
+            return_info=True,
+        )
+        images, labels, masks = _batches(ds)[0]
+    np.testing.assert_array_equal(labels, [5, 36])
+    np.testing.assert_allclose(images, 1.0)
+    np.testing.assert_array_equal(masks[0], trimap[0, ..., 0] != 2)
+    assert info["num_classes"] == 37 and info["class_names"][0] == "Abyssinian"
+
+
+def test_oxford_pet_random_mock_masks_are_binary():
+    with tfds.testing.mock_data(num_examples=3):
+        ds = load(
+            "oxford_iiit_pet",
+            image_size=24,
+            batch_size=3,
+            with_masks=True,
+            augment=True,
+            download=True,
+        )
+        _check_batch(_batches(ds)[0], 24, with_masks=True)
+
+
+def test_caltech_birds_masks_threshold_the_annotators_average():
+    segmentation = np.zeros((1, 4, 4, 1), np.uint8)
+    segmentation[0, :2] = 127
+    segmentation[0, 2:] = 128
+    examples = {
+        "image": np.zeros((1, 4, 4, 3), np.uint8),
+        "label": np.array([3], np.int64),
+        "segmentation_mask": segmentation,
+        "bbox": np.array([[0.0, 0.0, 1.0, 1.0]], np.float32),
+    }
+    with tfds.testing.mock_data(as_dataset_fn=_fixed_examples(examples)):
+        ds = load(
+            "caltech_birds2011",
+            image_size=4,
+            with_masks=True,
+            shuffle=False,
+            download=True,
+        )
+        _, _, masks = _batches(ds)[0]
+    np.testing.assert_array_equal(masks[0, :2], 0.0)
+    np.testing.assert_array_equal(masks[0, 2:], 1.0)
+
+
+def test_box_mask():
+    mask = np.asarray(loaders._box_mask(tf.constant([0.25, 0.5, 0.75, 1.0]), 4))
+    expected = np.zeros((4, 4), np.uint8)
+    expected[1:3, 2:] = 1
+    np.testing.assert_array_equal(mask, expected)
+
+
+# === Image folders ===
+
+
+def _write_folder(root, sizes=(32, 40, 24), classes=("cat", "dog")):
+    """Writes 3 PNGs per class; returns the images' red channels."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    red = {}
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i, size in enumerate(sizes):
+            image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            blob = np.zeros((size, size), bool)
+            blob[size // 4 : size // 2, size // 3 :] = True
+            image[..., 0] = np.where(blob, 255, 0)
+            Image.fromarray(image).save(root / name / f"img{i}.png")
+            red[f"{name}/img{i}"] = blob
+    return red
+
+
+def test_folder_images_labels_and_info(tmp_path):
+    _write_folder(tmp_path / "train")
+    ds, info = load(
+        f"folder:{tmp_path}",
+        image_size=16,
+        batch_size=6,
+        return_info=True,
+    )
+    (batch,) = _batches(ds)
+    _check_batch(batch, 16)
+    assert sorted(batch[1]) == [0, 0, 0, 1, 1, 1]
+    assert info["class_names"] == ["cat", "dog"]
+    assert info["num_examples"] == 6 and not info["has_masks"]
+    with pytest.raises(ValueError, match="but no 'test'"):
+        load(f"folder:{tmp_path}", split="test")
+    with pytest.raises(ValueError, match="mask_dir"):
+        load(f"folder:{tmp_path}", with_masks=True)
+
+
+@pytest.mark.parametrize("mask_format", ["npy", "png"])
+def test_folder_masks(tmp_path, mask_format):
+    from PIL import Image
+
+    red = _write_folder(tmp_path / "images")
+    for key, blob in red.items():
+        path = tmp_path / "masks" / f"{key}.{mask_format}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if mask_format == "npy":
+            np.save(path, blob.astype(np.uint8))
+        else:
+            Image.fromarray(blob.astype(np.uint8) * 255).save(path)
+    ds = load(
+        f"folder:{tmp_path / 'images'}",
+        split="val",
+        image_size=32,
+        batch_size=6,
+        with_masks=True,
+        mask_dir=str(tmp_path / "masks"),
+    )
+    (batch,) = _batches(ds)
+    _check_batch(batch, 32, with_masks=True)
+    # Unshuffled, sorted by class then file: the first image is 32 px.
+    np.testing.assert_array_equal(batch[2][0], red["cat/img0"])
+
+
+def test_augmentation_moves_images_and_masks_together(tmp_path):
+    red = _write_folder(tmp_path / "images", sizes=(32, 32, 32))
+    for key, blob in red.items():
+        (tmp_path / "masks" / key).parent.mkdir(parents=True, exist_ok=True)
+        np.save(tmp_path / "masks" / f"{key}.npy", blob)
+
+    def run(seed):
+        ds = load(
+            f"folder:{tmp_path / 'images'}",
+            image_size=32,
+            batch_size=6,
+            with_masks=True,
+            augment=True,
+            shuffle=False,
+            seed=seed,
+            mask_dir=str(tmp_path / "masks"),
+        )
+        return _batches(ds)[0], _batches(ds)[0]
+
+    (images, labels, masks), second_epoch = run(seed=0)
+    _check_batch((images, labels, masks), 32, with_masks=True)
+    originals = np.stack([red[k] for k in sorted(red)])
+    assert np.mean(masks != originals) > 0.02  # The masks moved...
+    # ...and the images' red channel moved with them. Bilinear (image) and
+    # nearest (mask) rotation differ only at a few edge pixels.
+    agreement = np.mean((images[..., 0] > 0.5) == (masks > 0.5), axis=(1, 2))
+    assert agreement.min() > 0.99
+    # Seeded: the same seed repeats; each epoch draws new parameters.
+    again, _ = run(seed=0)
+    np.testing.assert_array_equal(again[0], images)
+    assert not np.array_equal(second_epoch[0], images)
+
+
+# === Errors ===
+
+
+def test_fails_fast_when_data_is_absent(tmp_path):
+    start = time.time()
+    with pytest.raises(DatasetNotAvailableError, match="tfds build cifar10"):
+        load("cifar10", data_dir=str(tmp_path), download=False)
+    assert time.time() - start < 20
+
+
+def test_fails_fast_when_download_host_is_unreachable(tmp_path, monkeypatch):
+    # `.invalid` never resolves (RFC 6761), with or without a network.
+    spec = dict(loaders._TFDS_DATASETS["cifar10"])
+    spec["probe"] = "https://keras-compattr-test.invalid/"
+    monkeypatch.setitem(loaders._TFDS_DATASETS, "cifar10", spec)
+    start = time.time()
+    with pytest.raises(DatasetNotAvailableError, match="unreachable") as error:
+        load("cifar10", data_dir=str(tmp_path))
+    assert time.time() - start < 20
+    assert str(tmp_path) in str(error.value)
+    assert isinstance(error.value, FileNotFoundError)
+
+
+def test_network_probe_is_bounded(monkeypatch):
+    # A server that accepts connections but never answers.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+    start = time.time()
+    try:
+        assert not loaders._url_reachable(url, timeout=0.5)
+    finally:
+        server.close()
+    assert time.time() - start < 5
+    # A request stuck where no socket timeout applies (such as a resolver).
+    monkeypatch.setattr(
+        loaders.urllib.request, "urlopen", lambda *a, **k: time.sleep(3)
+    )
+    start = time.time()
+    assert not loaders._url_reachable(url, timeout=0.2)
+    assert time.time() - start < 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"name": "mnist"}, "Unknown data set 'mnist'"),
+        ({"name": "synthetic/three_part"}, "Unknown data set"),
+        ({"name": "cifar10", "split": "validation"}, "Unknown split"),
+        ({"name": "imagenette", "split": "test"}, "Unknown split"),
+        ({"name": "stl10", "split": "unlabelled"}, "Unknown split"),
+        ({"name": "synthetic", "split": "val"}, "Unknown split"),
+        ({"name": "cifar10", "with_masks": True}, "has no masks"),
+        ({"name": "folder:/no/such/folder"}, "does not exist"),
+        ({"name": "synthetic", "image_size": 0}, "at least 1"),
+        ({"name": "synthetic", "image_size": 16}, "at least 24"),
+        ({"name": "cifar10", "num_images": 4}, "synthetic data only"),
+    ],
+)
+def test_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        load(**kwargs)
+
+
+def test_tfds_split_slicing_is_accepted():
+    loaders._check_tfds_split("cifar10", "train[:10%]+test", ("train", "test"))
+
+
+# === TFDS builder ===
+
+
+def test_tfds_builder_tiny_config(tmp_path):
+    config = CompattrSyntheticConfig(
+        name="tiny", image_size=32, num_train=6, num_test=3
+    )
+    builder = tfds.builder(
+        "compattr_synthetic", config=config, data_dir=str(tmp_path)
+    )
+    builder.download_and_prepare()
+    assert builder.info.splits["train"].num_examples == 6
+    examples = list(tfds.as_numpy(builder.as_dataset(split="test")))
+    assert len(examples) == 3
+    data = synthetic(num_images=3, image_size=32, seed=1)
+    by_image = {ex["image"].tobytes(): ex for ex in examples}
+    for i in range(3):
+        image = np.round(data["images"][i] * 255).astype(np.uint8)
+        example = by_image[image.tobytes()]
+        assert example["label"] == data["labels"][i]
+        np.testing.assert_array_equal(example["mask"], data["masks"][i])
+        assert example["part_masks"].shape == (2, 32, 32)
+
+
+@pytest.fixture(scope="module")
+def synthetic_tfds_dir(tmp_path_factory):
+    """A TFDS data folder holding the prepared `compattr_synthetic/one_part`."""
+    data_dir = str(tmp_path_factory.mktemp("tfds"))
+    tfds.builder(
+        "compattr_synthetic/one_part", data_dir=data_dir
+    ).download_and_prepare()
+    return data_dir
+
+
+def test_tfds_load_registered_config(synthetic_tfds_dir):
+    ds = tfds.load(
+        "compattr_synthetic/one_part",
+        split="test[:2]",
+        data_dir=synthetic_tfds_dir,
+        as_supervised=True,
+    )
+    (image, label), _ = list(tfds.as_numpy(ds))
+    assert image.shape == (48, 48, 3) and image.dtype == np.uint8
+    assert 0 <= label < 4
+
+
+def test_prepared_tfds_data_is_read_without_network(
+    synthetic_tfds_dir, monkeypatch
+):
+    # Any prepared TFDS data set goes through the same path as cifar10.
+    spec = {"splits": ("train", "test"), "masks": None, "probe": ""}
+    name = "compattr_synthetic/one_part"
+    monkeypatch.setitem(loaders._TFDS_DATASETS, name, spec)
+    ds, info = load(
+        name,
+        split="train[:10]",
+        image_size=32,
+        batch_size=5,
+        data_dir=synthetic_tfds_dir,
+        download=False,
+        augment=True,
+        return_info=True,
+    )
+    batches = _batches(ds)
+    assert [len(b[0]) for b in batches] == [5, 5]
+    _check_batch(batches[0], 32)
+    assert info["num_examples"] == 10 and info["num_classes"] == 4
