@@ -12,6 +12,7 @@ model = kca.ComprehensiveAttributionModel(
 """
 
 from keras_compattr import datasets
+from keras_compattr import explainers
 from keras_compattr import layers
 from keras_compattr import losses
 from keras_compattr import metrics
