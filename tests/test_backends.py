@@ -2,8 +2,9 @@
 
 A Keras backend is fixed when `keras` is first imported, so one pytest
 process tests one backend. The README's single test command runs on
-TensorFlow; this test runs every other test file on JAX and fails, with the
-child's report, if any of them fails there.
+TensorFlow; this test runs the other test files on JAX and fails, with the
+child's report, if any of them fails there. The short training run and the
+example scripts join the JAX run with `--run-large`.
 """
 
 import os
@@ -39,6 +40,15 @@ def test_suite_passes_on_jax(request):
     ]
     if request.config.getoption("--run-large"):
         command.append("--run-large")
+    else:
+        # The training run and the example scripts repeat, on JAX, code
+        # paths the other tests cover there; they take minutes on a CPU.
+        command += [
+            "--ignore",
+            os.path.join(HERE, "test_learning.py"),
+            "--ignore",
+            os.path.join(HERE, "test_examples.py"),
+        ]
     result = subprocess.run(
         command,
         cwd=os.path.dirname(HERE),
