@@ -2,18 +2,24 @@
 
 The objective itself is one pure function in `keras.ops`
 (`ComprehensiveAttributionModel.compute_terms`). What differs between
-backends is only how gradients are taken and state is threaded:
+backends is only how gradients are taken and state is threaded.
 
-- TensorFlow: one forward pass under a persistent `tf.GradientTape`, then
-  the gradient of the selector loss for the selector's variables and the
-  gradient of the predictor loss for the predictor's variables.
-- JAX: one stateless forward pass under `jax.vjp`, pulled back twice (once
-  per loss); under `jit` XLA drops the parts of each pull-back that are not
-  used. Returns `(logs, state)` as Keras' JAX trainer expects.
+The predictor must receive the gradient of `L_P` alone, the selector the
+gradient of the full selector loss `S = L_P + a * T + b * R`. Both come from
+one forward pass. How many backward passes they need depends on `T`:
 
-Two pull-backs are needed because the predictor must receive the gradient
-of `L_P` alone while the selector receives the gradient of the full selector
-loss, which also depends on the predictor through the hinge term.
+- `T` does not depend on the predictor (`"negative_ce"`, `"entropy"`,
+  `"kl_uniform"`, or `detector_weight=0`): the gradient of `S` on the
+  predictor equals that of `L_P`. One backward pass of `S` gives both.
+- `T` is the hinge on batch means: the gradient of `S` on the predictor is
+  `(1 + a * [hinge active])` times that of `L_P`. One backward pass, then the
+  predictor's gradients are divided by that factor.
+- `T` is the per-sample hinge: no single factor exists, so the forward pass
+  is pulled back twice, once per loss.
+
+TensorFlow records the forward pass on a `tf.GradientTape`; JAX runs it
+statelessly under `jax.vjp` and returns `(logs, state)` as Keras' JAX trainer
+expects.
 """
 
 import keras
@@ -58,6 +64,26 @@ def test_step(model, *args):
     )
 
 
+def _predictor_factor(model, terms):
+    """How much larger the selector loss's predictor gradient is than L_P's.
+
+    Returns `None` when no single factor exists (the per-sample hinge).
+    """
+    if model.detector_weight == 0.0 or model.detector_term != "hinge":
+        return 1.0
+    if model.hinge_reduction == "sample":
+        return None
+    active = keras.ops.cast(terms["detector_term"] > 0.0, "float32")
+    return 1.0 + model.detector_weight * active
+
+
+def _single_pass_loss(terms, factor):
+    """A loss whose gradient is S's on the selector and factor * L_P's on
+    the predictor (regularisation of the predictor included)."""
+    regularization = terms["predictor_objective"] - terms["predictor_loss"]
+    return terms["selector_loss"] + factor * regularization
+
+
 def _check_frozen_detector(model):
     if model.detector.trainable_variables:
         raise ValueError(
@@ -74,16 +100,27 @@ def _tensorflow_train_step(model, data):
     x, y, _ = _unpack(data)
     selector_variables = model.selector_variables
     predictor_variables = model.predictor_variables
+    optimizer = model.optimizer
     with tf.GradientTape(persistent=True) as tape:
         terms = model.compute_terms(x, y, training=True)
-        selector_loss = model.optimizer.scale_loss(terms["selector_loss"])
-        predictor_loss = model.optimizer.scale_loss(
-            terms["predictor_objective"]
-        )
-    selector_grads = tape.gradient(selector_loss, selector_variables)
-    predictor_grads = tape.gradient(predictor_loss, predictor_variables)
+        factor = _predictor_factor(model, terms)
+        if factor is not None:
+            loss = optimizer.scale_loss(_single_pass_loss(terms, factor))
+        else:
+            selector_loss = optimizer.scale_loss(terms["selector_loss"])
+            predictor_loss = optimizer.scale_loss(terms["predictor_objective"])
+    if factor is not None:
+        grads = tape.gradient(loss, selector_variables + predictor_variables)
+        selector_grads = grads[: len(selector_variables)]
+        predictor_grads = [
+            None if g is None else g / keras.ops.cast(factor, g.dtype)
+            for g in grads[len(selector_variables) :]
+        ]
+    else:
+        selector_grads = tape.gradient(selector_loss, selector_variables)
+        predictor_grads = tape.gradient(predictor_loss, predictor_variables)
     del tape
-    model.optimizer.apply(
+    optimizer.apply(
         selector_grads + predictor_grads,
         selector_variables + predictor_variables,
     )
@@ -99,7 +136,12 @@ def _group_indices(model):
 
 
 def _jax_forward(model, trainable, non_trainable, optimizer_vars, x, y):
-    """Stateless forward pass; returns the terms and new non-trainables."""
+    """Stateless forward pass; returns the terms and new non-trainables.
+
+    With `optimizer_vars` (training), the terms also hold `"scaled_losses"`:
+    the losses to differentiate, scaled for mixed precision, and
+    `"predictor_factor"` (see `_predictor_factor`).
+    """
     mapping = list(zip(model.trainable_variables, trainable))
     mapping += list(zip(model.non_trainable_variables, non_trainable))
     if optimizer_vars is not None:
@@ -107,10 +149,20 @@ def _jax_forward(model, trainable, non_trainable, optimizer_vars, x, y):
     with keras.StatelessScope(state_mapping=mapping) as scope:
         terms = model.compute_terms(x, y, training=optimizer_vars is not None)
         if optimizer_vars is not None:
-            terms["scaled_losses"] = (
-                model.optimizer.scale_loss(terms["selector_loss"]),
-                model.optimizer.scale_loss(terms["predictor_objective"]),
-            )
+            scale = model.optimizer.scale_loss
+            factor = _predictor_factor(model, terms)
+            if factor is None:
+                terms["scaled_losses"] = (
+                    scale(terms["selector_loss"]),
+                    scale(terms["predictor_objective"]),
+                )
+            else:
+                terms["scaled_losses"] = (
+                    scale(_single_pass_loss(terms, factor)),
+                )
+                terms["predictor_factor"] = keras.ops.convert_to_tensor(
+                    factor, "float32"
+                )
     new_non_trainable = [
         scope.get_current_value(v) for v in model.non_trainable_variables
     ]
@@ -152,8 +204,13 @@ def _jax_train_step(model, state, data):
     )
     one = jnp.ones((), losses[0].dtype)
     zero = jnp.zeros((), losses[0].dtype)
-    selector_grads, _ = pull_back((one, zero))
-    _, predictor_grads = pull_back((zero, one))
+    if len(losses) == 1:
+        selector_grads, predictor_grads = pull_back((one,))
+        factor = terms.pop("predictor_factor")
+        predictor_grads = [g / factor for g in predictor_grads]
+    else:
+        selector_grads, _ = pull_back((one, zero))
+        _, predictor_grads = pull_back((zero, one))
     grads = [jnp.zeros_like(v) for v in trainable]
     for i, grad in zip(selector_idx, selector_grads):
         grads[i] = grad

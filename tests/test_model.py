@@ -254,13 +254,21 @@ def _direct_gradients(model, images, labels):
     )
 
 
-@pytest.mark.parametrize("reduction", ["batch", "sample"])
-def test_gradient_routing_matches_two_direct_gradients(data, reduction):
+@pytest.mark.parametrize(
+    "term,reduction",
+    [("hinge", "batch"), ("hinge", "sample"), ("negative_ce", "batch")],
+)
+def test_gradient_routing_matches_two_direct_gradients(data, term, reduction):
     # With plain SGD at learning rate 1, a training step moves every
     # variable by exactly minus its gradient, so the step's gradients can be
     # read off the weights and compared with direct computations.
     images, labels = data["images"][:8], data["labels"][:8]
-    model = tiny_model(fill_value=0.5, hinge_reduction=reduction, margin=50.0)
+    model = tiny_model(
+        fill_value=0.5,
+        detector_term=term,
+        hinge_reduction=reduction,
+        margin=50.0,
+    )
     model.compile(optimizer=keras.optimizers.SGD(1.0))
     selector, predictor, selector_on_predictor = _direct_gradients(
         model, images, labels
@@ -276,12 +284,16 @@ def test_gradient_routing_matches_two_direct_gradients(data, reduction):
         np.testing.assert_allclose(b - a, g, rtol=1e-3, atol=1e-5)
     for b, a, g in zip(before_p, after_p, predictor):
         np.testing.assert_allclose(b - a, g, rtol=1e-3, atol=1e-5)
-    # The routing matters: with the hinge active, the selector loss would
-    # push the predictor differently (by 1 + a for the batch hinge).
+    # The routing matters for the hinge: while it is active, the selector
+    # loss would push the predictor differently (by 1 + a for the batch
+    # hinge). Other terms do not reach the predictor at all.
     differences = [
         np.abs(g - h).max() for g, h in zip(predictor, selector_on_predictor)
     ]
-    assert max(differences) > 1e-3
+    if term == "hinge":
+        assert max(differences) > 1e-3
+    else:
+        assert max(differences) < 1e-5
 
 
 def test_detector_stays_bit_identical_through_fit_and_save(data, tmp_path):
