@@ -1,0 +1,306 @@
+"""Speed benchmarks of keras_compattr (issue 6).
+
+Every figure is a ratio measured side by side in one process, repeated and
+interleaved so that load from other processes hits both sides alike.
+
+    python benchmarks/speed.py step      # COMET step / plain predictor step
+    python benchmarks/speed.py explain   # explain() vs Grad-CAM and RISE
+    python benchmarks/speed.py pipeline  # tf.data pipeline vs training step
+    python benchmarks/speed.py memory    # peak memory of a training step
+    python benchmarks/speed.py all --json results.json
+
+The backend comes from KERAS_BACKEND; `--jit` sets `jit_compile`.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+
+import keras_compattr as kca
+
+
+def _networks(args):
+    shape = (args.image_size, args.image_size, 3)
+    widths = tuple(int(w) for w in args.widths.split(","))
+    keras.utils.set_random_seed(0)
+    selector = kca.models.build_selector(shape, backbone=args.selector)
+    predictor = kca.models.build_predictor(shape, args.classes, widths=widths)
+    detector = kca.models.build_classifier(
+        shape, args.classes, widths=widths, name="detector"
+    )
+    return shape, selector, predictor, detector
+
+
+def _data(args, shape, count):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (count, *shape)).astype("float32")
+    labels = rng.integers(0, args.classes, count).astype("int32")
+    return images, labels
+
+
+def _comet(args, selector, predictor, detector):
+    model = kca.ComprehensiveAttributionModel(
+        selector=selector,
+        predictor=predictor,
+        detector=detector,
+        hinge_reduction=args.hinge_reduction,
+        fill_value=0.5,
+    )
+    model.compile(jit_compile=args.jit)
+    return model
+
+
+def _plain(args, predictor):
+    predictor.compile(
+        optimizer=keras.optimizers.AdamW(5e-4, weight_decay=0.03),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=args.jit,
+    )
+    return predictor
+
+
+class _StepTimer(keras.callbacks.Callback):
+    """Wall time from the end of the first batch to the end of the last."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if batch == 0:
+            self.first = now
+        self.last, self.batches = now, batch
+
+    def per_step(self):
+        return (self.last - self.first) / self.batches
+
+
+def _time_fit(model, images, labels, batch_size):
+    """Seconds per training step, excluding the first step of the call."""
+    timer = _StepTimer()
+    model.fit(
+        images,
+        labels,
+        batch_size=batch_size,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+        callbacks=[timer],
+    )
+    return timer.per_step()
+
+
+def bench_step(args):
+    """Training step time of COMET vs the same predictor trained alone."""
+    shape, selector, predictor, detector = _networks(args)
+    plain_predictor = keras.models.clone_model(predictor)
+    comet = _comet(args, selector, predictor, detector)
+    plain = _plain(args, plain_predictor)
+    images, labels = _data(args, shape, args.batch_size * args.steps)
+    # Warm up: trace and compile both.
+    warm = args.batch_size * 3
+    _time_fit(comet, images[:warm], labels[:warm], args.batch_size)
+    _time_fit(plain, images[:warm], labels[:warm], args.batch_size)
+    comet_times, plain_times = [], []
+    for _ in range(args.repeats):
+        comet_times.append(_time_fit(comet, images, labels, args.batch_size))
+        plain_times.append(_time_fit(plain, images, labels, args.batch_size))
+    comet_step = min(comet_times)
+    plain_step = min(plain_times)
+    return {
+        "comet_step_ms": 1000 * comet_step,
+        "plain_step_ms": 1000 * plain_step,
+        "step_ratio": comet_step / plain_step,
+        "comet_images_per_s": args.batch_size / comet_step,
+    }
+
+
+def bench_explain(args):
+    """explain() throughput vs Grad-CAM and RISE on the predictor."""
+    shape, selector, predictor, detector = _networks(args)
+    comet = _comet(args, selector, predictor, detector)
+    images, _ = _data(args, shape, args.batch_size * args.steps)
+    methods = {
+        "comet_explain": lambda x: comet.explain(
+            x, batch_size=args.batch_size, verbose=0
+        ),
+        "grad_cam": kca.explainers.GradCAM(predictor).explain,
+        "rise": kca.explainers.RISE(
+            predictor, num_masks=args.rise_masks
+        ).explain,
+    }
+    rise_images = images[: max(1, args.batch_size // 4)]
+    results = {}
+    for name, explain in methods.items():
+        subset = rise_images if name == "rise" else images
+        explain(subset[:2])  # warm up
+        best = float("inf")
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            explain(subset)
+            best = min(best, time.perf_counter() - start)
+        results[f"{name}_images_per_s"] = len(subset) / best
+    results["explain_vs_grad_cam"] = (
+        results["comet_explain_images_per_s"] / results["grad_cam_images_per_s"]
+    )
+    results["explain_vs_rise"] = (
+        results["comet_explain_images_per_s"] / results["rise_images_per_s"]
+    )
+    results["rise_masks"] = args.rise_masks
+    return results
+
+
+def bench_pipeline(args):
+    """Images/s of the synthetic tf.data pipeline alone vs a training step."""
+    ds = kca.datasets.load(
+        "synthetic",
+        split="train",
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        augment=True,
+    )
+    count, start = 0, None
+    for i, (images, _) in enumerate(ds):
+        if i == 1:
+            start, count = time.perf_counter(), 0
+        if i > 0:
+            count += int(images.shape[0])
+        if i >= args.steps:
+            break
+    pipeline = count / (time.perf_counter() - start)
+    step = bench_step(args)
+    return {
+        "pipeline_images_per_s": pipeline,
+        "train_images_per_s": step["comet_images_per_s"],
+        "pipeline_over_train": pipeline / step["comet_images_per_s"],
+    }
+
+
+_MEMORY_CHILD = """
+import resource, sys, json
+sys.argv = {argv!r}
+sys.path.insert(0, {here!r})
+import speed
+args = speed.build_parser().parse_args(sys.argv[1:])
+shape, selector, predictor, detector = speed._networks(args)
+images, labels = speed._data(args, shape, args.batch_size * 2)
+if args.which == "comet":
+    model = speed._comet(args, selector, predictor, detector)
+else:
+    model = speed._plain(args, predictor)
+model.fit(images, labels, batch_size=args.batch_size, epochs=2, verbose=0)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"peak_kib": after}}))
+"""
+
+
+def bench_memory(args):
+    """Peak resident memory of training COMET vs the plain predictor.
+
+    Each side runs in a fresh process that imports the same modules and
+    builds the same three networks, then trains one model for two epochs;
+    the figures are each process's peak resident set, and their difference
+    is what training COMET costs beyond the plain predictor.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    results = {}
+    for which in ("comet", "plain"):
+        argv = ["speed.py", "memory", "--which", which] + _common_argv(args)
+        code = _MEMORY_CHILD.format(argv=argv, here=here)
+        output = (
+            subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        results[f"{which}_peak_rss_mib"] = (
+            json.loads(output)["peak_kib"] / 1024
+        )
+    results["comet_extra_mib"] = (
+        results["comet_peak_rss_mib"] - results["plain_peak_rss_mib"]
+    )
+    return results
+
+
+def _common_argv(args):
+    return [
+        "--image-size", str(args.image_size),
+        "--batch-size", str(args.batch_size),
+        "--classes", str(args.classes),
+        "--widths", args.widths,
+        "--selector", args.selector,
+        "--steps", str(args.steps),
+        "--hinge-reduction", args.hinge_reduction,
+    ] + (["--jit"] if args.jit else [])  # fmt: skip
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "what", choices=("step", "explain", "pipeline", "memory", "all")
+    )
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--widths", default="16,32,64,128")
+    parser.add_argument(
+        "--selector",
+        default="mobilenet_v3_small",
+        choices=kca.models.builders.SELECTOR_BACKBONES,
+    )
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rise-masks", type=int, default=500)
+    parser.add_argument(
+        "--hinge-reduction", choices=("batch", "sample"), default="batch"
+    )
+    parser.add_argument("--jit", action="store_true")
+    parser.add_argument("--which", choices=("comet", "plain"), default="comet")
+    parser.add_argument("--json", help="also write the results here")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    benches = {
+        "step": bench_step,
+        "explain": bench_explain,
+        "pipeline": bench_pipeline,
+        "memory": bench_memory,
+    }
+    names = list(benches) if args.what == "all" else [args.what]
+    results = {
+        "backend": keras.backend.backend(),
+        "jit_compile": args.jit,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "config": {
+            "image_size": args.image_size,
+            "batch_size": args.batch_size,
+            "widths": args.widths,
+            "selector": args.selector,
+            "hinge_reduction": args.hinge_reduction,
+        },
+    }
+    for name in names:
+        results.update(benches[name](args))
+    width = max(len(k) for k in results)
+    for key, value in results.items():
+        if isinstance(value, float):
+            value = f"{value:.3f}"
+        print(f"{key:<{width}}  {value}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()
