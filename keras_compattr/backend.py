@@ -100,15 +100,23 @@ def _tensorflow_train_step(model, data):
     x, y, _ = _unpack(data)
     selector_variables = model.selector_variables
     predictor_variables = model.predictor_variables
+    # Under tf.distribute each replica sees its share of the global batch and
+    # the optimizer sums the replicas' gradients: divide by their number so
+    # that the sum is the gradient of the global-batch mean.
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+
+    def scale(loss):
+        return model.optimizer.scale_loss(loss / replicas)
+
     optimizer = model.optimizer
     with tf.GradientTape(persistent=True) as tape:
         terms = model.compute_terms(x, y, training=True)
         factor = _predictor_factor(model, terms)
         if factor is not None:
-            loss = optimizer.scale_loss(_single_pass_loss(terms, factor))
+            loss = scale(_single_pass_loss(terms, factor))
         else:
-            selector_loss = optimizer.scale_loss(terms["selector_loss"])
-            predictor_loss = optimizer.scale_loss(terms["predictor_objective"])
+            selector_loss = scale(terms["selector_loss"])
+            predictor_loss = scale(terms["predictor_objective"])
     if factor is not None:
         grads = tape.gradient(loss, selector_variables + predictor_variables)
         selector_grads = grads[: len(selector_variables)]
