@@ -11,6 +11,7 @@ model = kca.ComprehensiveAttributionModel(
 ```
 """
 
+from keras_compattr import callbacks
 from keras_compattr import datasets
 from keras_compattr import explainers
 from keras_compattr import layers

@@ -7,7 +7,14 @@ import numpy as np
 
 
 def _as_maps(array, name):
+    """Float32 maps `(N, H, W)`; raises on bad dtype, shape, emptiness, NaN."""
     array = np.asarray(array)
+    if (
+        not np.issubdtype(array.dtype, np.number) and array.dtype != bool
+    ) or np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(
+            f"`{name}` must hold real numbers. Received dtype {array.dtype}."
+        )
     if array.ndim == 4 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim == 2:
@@ -17,9 +24,15 @@ def _as_maps(array, name):
             f"`{name}` must have shape (N, H, W) or (N, H, W, 1). "
             f"Received shape {array.shape}."
         )
-    if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
-        raise TypeError(f"`{name}` must be numeric. Received {array.dtype}.")
-    return array.astype("float32")
+    if array.size == 0:
+        raise ValueError(f"`{name}` is empty (shape {array.shape}).")
+    array = array.astype("float32")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(
+            f"`{name}` contains NaN or infinite values: no metric of it "
+            "would mean anything. Check the method that produced it."
+        )
+    return array
 
 
 def _check_same_shape(a, b, names):
@@ -67,7 +80,11 @@ def pxap(scores, gt_masks, num_thresholds=101):
 
     Returns:
         A Python float. A perfect map gives 100; a random map gives about
-        the foreground fraction times 100.
+        the foreground fraction times 100, and so does a constant map.
+
+    Raises:
+        ValueError: shapes differ, an input is empty or not finite, or the
+            ground truth has no foreground pixel at all (PxAP undefined).
 
     Example:
 
@@ -166,7 +183,8 @@ def attribution_mass(attributions, gt_masks):
 
     For each image, `sum(a * gt) / sum(a)` with `a = max(attribution, 0)`
     (the "relevance mass accuracy" of Arras et al., 2022, as in Quantus).
-    Images whose attribution sums to zero count as 0.
+    Images whose attribution sums to zero count as 0, and so do images
+    whose ground truth is empty (no attribution can lie inside it).
 
     Args:
         attributions: `(N, H, W)` maps.

@@ -62,7 +62,8 @@ class PxAP(keras.metrics.Metric):
     passed to `update_state` holds any value outside `[0, 1]`, every map of
     that batch is min-max normalised per image (the check is per batch,
     while `pxap` checks the whole array at once). `result()` is 0 while no
-    foreground pixel has been seen.
+    foreground pixel has been seen, and NaN once any non-finite score has
+    been seen (until `reset_state`), where `pxap` raises.
 
     Args:
         num_thresholds: int, size of the threshold grid (101 gives steps of
@@ -107,6 +108,9 @@ class PxAP(keras.metrics.Metric):
             dtype="int32",
             name="high_counts",
         )
+        self.invalid_count = self.add_variable(
+            shape=(), initializer="zeros", dtype="int32", name="invalid_count"
+        )
 
     def update_state(self, y_true_masks, y_pred_masks, sample_weight=None):
         """Adds a batch of ground truth and mask scores.
@@ -120,6 +124,9 @@ class PxAP(keras.metrics.Metric):
         gt = _as_map_tensor(y_true_masks, "y_true_masks")
         scores = _as_map_tensor(y_pred_masks, "y_pred_masks")
         _check_compatible(gt, scores, ("y_true_masks", "y_pred_masks"))
+        self.invalid_count.assign_add(
+            ops.sum(ops.cast(ops.logical_not(ops.isfinite(scores)), "int32"))
+        )
         out_of_range = ops.logical_or(
             ops.min(scores) < 0.0, ops.max(scores) > 1.0
         )
@@ -161,6 +168,9 @@ class PxAP(keras.metrics.Metric):
         next_recall = ops.concatenate([recall[1:], ops.zeros((1,))], axis=0)
         value = 100.0 * ops.sum(precision * (recall - next_recall))
         value = ops.where(num_foreground > 0, value, ops.zeros_like(value))
+        value = ops.where(
+            self.invalid_count > 0, float("nan"), ops.cast(value, "float32")
+        )
         return ops.cast(value, self.dtype)
 
     def get_config(self):
@@ -185,7 +195,8 @@ class Coverage(keras.metrics.Metric):
 
     `result()` returns the one chosen by `statistic` (use two metrics for
     both). Unlike `coverage`, which raises, a part with no pixel is left
-    out of `"part_coverage"` and counts as covered.
+    out of `"part_coverage"` and counts as covered, and non-finite mask
+    values make `result()` NaN (until `reset_state`).
 
     Args:
         threshold: float, a pixel is selected when its mask is `> threshold`.
@@ -236,6 +247,9 @@ class Coverage(keras.metrics.Metric):
         self.image_count = self.add_variable(
             shape=(), initializer="zeros", name="image_count"
         )
+        self.invalid_count = self.add_variable(
+            shape=(), initializer="zeros", name="invalid_count"
+        )
 
     def update_state(self, y_true_masks, y_pred_masks, sample_weight=None):
         """Adds a batch of part masks and predicted masks.
@@ -261,6 +275,14 @@ class Coverage(keras.metrics.Metric):
                     "`y_true_masks` must have shape (N, P, H, W) matching "
                     f"`y_pred_masks` {mask_shape}. Received {part_shape}."
                 )
+        self.invalid_count.assign_add(
+            ops.sum(
+                ops.cast(
+                    ops.logical_not(ops.isfinite(masks)),
+                    self.invalid_count.dtype,
+                )
+            )
+        )
         parts = ops.cast(ops.cast(parts, "float32") > 0.5, "float32")
         selected = ops.cast(masks > self.threshold, "float32")
         sizes = ops.sum(parts, axis=(2, 3))
@@ -289,6 +311,7 @@ class Coverage(keras.metrics.Metric):
             value = ops.divide_no_nan(self.part_fraction_sum, self.part_count)
         else:
             value = ops.divide_no_nan(self.covered_count, self.image_count)
+        value = ops.where(self.invalid_count > 0, float("nan"), value)
         return ops.cast(value, self.dtype)
 
     def get_config(self):

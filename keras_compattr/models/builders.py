@@ -90,7 +90,7 @@ def build_classifier(
     >>> import numpy as np
     >>> from keras_compattr.models import build_classifier
     >>> model = build_classifier((32, 32, 3), num_classes=4, widths=(8, 16))
-    >>> model(np.zeros((2, 32, 32, 3), "float32")).shape
+    >>> tuple(model(np.zeros((2, 32, 32, 3), "float32")).shape)
     (2, 4)
     """
     if stem == "auto":
@@ -230,7 +230,7 @@ def build_selector(
     >>> import numpy as np
     >>> from keras_compattr.models import build_selector
     >>> selector = build_selector((32, 32, 3), backbone="tiny", width=4)
-    >>> selector(np.zeros((1, 32, 32, 3), "float32")).shape
+    >>> tuple(selector(np.zeros((1, 32, 32, 3), "float32")).shape)
     (1, 16, 16, 1)
 
     Reference:
@@ -249,17 +249,63 @@ def build_selector(
     else:
         low, high = _mobilenet_backbone(inputs, backbone, weights, input_shape)
 
-    # === LR-ASPP head ===
-    context = _conv_bn_relu(high, head_channels, 1, 1, "head_context")
-    gate = layers.GlobalAveragePooling2D(keepdims=True, name="head_pool")(high)
-    gate = layers.Conv2D(
-        head_channels, 1, activation="sigmoid", name="head_gate"
-    )(gate)
-    context = layers.Multiply(name="head_gated")([context, gate])
-    context = layers.Resizing(
-        low.shape[1], low.shape[2], interpolation="bilinear", name="head_up"
-    )(context)
-    high_logits = layers.Conv2D(1, 1, name="head_high_logits")(context)
-    low_logits = layers.Conv2D(1, 1, name="head_low_logits")(low)
-    logits = layers.Add(name="mask_logits")([high_logits, low_logits])
+    logits = lraspp_head(low, high, head_channels=head_channels)
     return keras.Model(inputs, logits, name=name)
+
+
+def lraspp_head(low, high, head_channels=64, name="head"):
+    """The LR-ASPP segmentation head on two feature maps.
+
+    The high-level map goes through a 1x1 convolution, is gated by a
+    sigmoid of its own global average (the "context"), upsampled
+    bilinearly to the low-level map's size and projected to one logit
+    channel; the low-level map is projected to one logit channel too, and
+    the two are added. The result has the low-level map's resolution;
+    `ComprehensiveAttributionModel` resizes it to the image size.
+
+    Args:
+        low: symbolic feature map `(N, h, w, C1)` at a fine stride
+            (typically 8).
+        high: symbolic feature map `(N, h', w', C2)` at a coarse stride
+            (typically 32). Both need static spatial sizes.
+        head_channels: int, channels of the gated context branch.
+        name: str, prefix of the head's layer names.
+
+    Returns:
+        A symbolic tensor `(N, h, w, 1)` of mask logits, from a layer named
+        `"mask_logits"`.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_compattr.models import lraspp_head
+    >>> low = keras.Input((8, 8, 16))
+    >>> high = keras.Input((2, 2, 32))
+    >>> lraspp_head(low, high, head_channels=8).shape
+    (None, 8, 8, 1)
+
+    Reference:
+        [Howard et al., 2019](https://arxiv.org/abs/1905.02244)
+    """
+    if low.shape[1] is None or low.shape[2] is None:
+        raise ValueError(
+            "`lraspp_head` needs a low-level feature map with a static "
+            f"spatial size. Received shape {tuple(low.shape)}."
+        )
+    context = _conv_bn_relu(high, head_channels, 1, 1, f"{name}_context")
+    gate = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(
+        high
+    )
+    gate = layers.Conv2D(
+        head_channels, 1, activation="sigmoid", name=f"{name}_gate"
+    )(gate)
+    context = layers.Multiply(name=f"{name}_gated")([context, gate])
+    context = layers.Resizing(
+        low.shape[1],
+        low.shape[2],
+        interpolation="bilinear",
+        name=f"{name}_up",
+    )(context)
+    high_logits = layers.Conv2D(1, 1, name=f"{name}_high_logits")(context)
+    low_logits = layers.Conv2D(1, 1, name=f"{name}_low_logits")(low)
+    return layers.Add(name="mask_logits")([high_logits, low_logits])

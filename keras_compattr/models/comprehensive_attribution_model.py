@@ -1,6 +1,7 @@
 """`ComprehensiveAttributionModel`: COMET as a `keras.Model`."""
 
 import copy
+import types
 import warnings
 
 import keras
@@ -17,6 +18,9 @@ from keras_compattr.losses import log_probabilities
 from keras_compattr.models.grouped_optimizer import GroupedOptimizer
 from keras_compattr.utils import to_unit_range
 from keras_compattr.utils import to_unit_range_numpy
+from keras_compattr.utils import validation
+from keras_compattr.utils.classifiers import integer_labels
+from keras_compattr.utils.classifiers import model_outputs
 
 OUTPUT_KINDS = ("auto", "logits", "probabilities")
 
@@ -40,19 +44,40 @@ class ComprehensiveAttributionModel(keras.Model):
     three networks receive float32 images in `[0, 1]`: put any further
     normalisation (e.g. a `keras.layers.Normalization`) inside them.
 
+    `fit`, `evaluate`, `predict` and `explain` check their inputs before
+    any graph is built (`keras_compattr.utils.validation`): images of the
+    wrong rank, channel count or size, non-numeric images, NaN or infinite
+    pixels, integer pixels outside `0..255`, labels out of range or of the
+    wrong shape, and datasets that do not yield `(images, labels)` raise a
+    `ValueError` or `TypeError` naming the fix; float images far outside
+    `[0, 1]` give a warning. Arrays are checked fully, `tf.data` datasets
+    from their `element_spec` only, generators batch by batch.
+
     Args:
         selector: a `keras.Model` mapping images to a feature map
             `(N, h, w, F)`. With `F == 1` the map holds the mask logits;
             otherwise a 1x1 convolution to one logit channel is added. The
             logits are resized bilinearly to the image size, then go
             through a sigmoid. `None` builds the default selector
-            (`keras_compattr.models.build_selector`).
+            (`keras_compattr.models.build_selector`). A feature extractor
+            (KerasHub or KerasCV `Backbone`, `keras.applications` model
+            with `include_top=False`) or a recipe name such as
+            `"mobilenet_v3_small"` gets an LR-ASPP head: see
+            `keras_compattr.models.as_selector` and `docs/backbones.md`.
         predictor: a `keras.Model` mapping images to class logits `(N, K)`.
             `None` builds a ResNet-18-like classifier
-            (`keras_compattr.models.build_predictor`).
+            (`keras_compattr.models.build_predictor`). A feature extractor
+            or a recipe name gets pooling and a `Dense(num_classes)` head
+            (`keras_compattr.models.as_predictor`). Recipe names need
+            `input_shape`.
         detector: a trained classifier mapping images to `(N, K)` logits or
-            softmax probabilities. It is frozen (`trainable = False`) and
-            always called in inference mode.
+            softmax probabilities. It is frozen (`trainable = False`, even
+            when passed trainable) and always called in inference mode;
+            training refuses to run if it is made trainable again. `fit`
+            warns when it looks untrained (see `detector_accuracy`). A
+            KerasHub or KerasCV `ImageClassifier` is wrapped with its input
+            preprocessing (`keras_compattr.models.as_detector`); wrap other
+            classifiers that expect another input range yourself.
         num_classes: int, number of classes; needed only when no network
             fixes it.
         input_shape: `(H, W, C)`; needed only when no network fixes it.
@@ -166,6 +191,15 @@ class ComprehensiveAttributionModel(keras.Model):
                 "`area_budget` is a share of the image and must be in "
                 f"(0, 1]. Received: area_budget={area_budget}"
             )
+        # Backbones, classifiers with their own preprocessing and recipe
+        # names become functional models on [0, 1] images (see
+        # `keras_compattr.models.backbones`); models that already do the
+        # job pass unchanged.
+        from keras_compattr.models import backbones
+
+        selector, predictor, detector = backbones.resolve_networks(
+            selector, predictor, detector, input_shape, num_classes
+        )
         image_shape = _infer_image_shape(
             input_shape,
             {
@@ -468,12 +502,166 @@ class ComprehensiveAttributionModel(keras.Model):
     def fit(self, x=None, y=None, **kwargs):
         """Trains the selector and predictor; see `keras.Model.fit`.
 
-        When `fill_value=None` and no fill value was computed yet, the
-        per-channel mean of `x` is computed first (see `adapt`).
+        Before training, in this order:
+
+        1. `x`, `y` and `validation_data` are checked (see the class
+           docstring); `sample_weight` and `class_weight` are refused, since
+           the COMET objective does not weight samples.
+        2. When `fill_value=None` and no fill value was computed yet, the
+           per-channel mean of `x` is computed (see `adapt`).
+        3. The detector is run on up to 256 training images (the first
+           batches); if its accuracy is at most 1.5 times chance, or its
+           outputs are not finite, a warning says that the detector penalty
+           is meaningless with an untrained detector. Skipped when
+           `detector_weight == 0`.
+
+        Training runs are reproducible under `keras.utils.set_random_seed`
+        on a CPU. To resume interrupted runs exactly, even mid-epoch, use
+        `keras_compattr.callbacks.BackupAndRestore` (Keras'
+        `BackupAndRestore` and `ModelCheckpoint` work too); to stop at a
+        NaN loss with a message naming the bad term, use
+        `keras_compattr.callbacks.TerminateOnNaN`.
         """
+        _refuse_weights(kwargs, "fit")
+        x, _ = self._validate_inputs(x, y, with_labels=True)
+        if kwargs.get("validation_data") is not None:
+            kwargs["validation_data"] = self._validate_validation_data(
+                kwargs["validation_data"]
+            )
         if not self.fill_is_set:
             self.adapt(x, batch_size=kwargs.get("batch_size"))
+        if self.detector_weight != 0.0:
+            x = self._warn_if_detector_untrained(x, y, kwargs.get("batch_size"))
         return super().fit(x, y, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        """Evaluates the objective's terms and accuracies on labelled data.
+
+        Inputs are checked as in `fit`. See `keras.Model.evaluate`.
+        """
+        _refuse_weights(kwargs, "evaluate")
+        if not kwargs.get("_use_cached_eval_dataset"):
+            # (Validation inside `fit` was checked once, by `fit`.)
+            x, _ = self._validate_inputs(x, y, with_labels=True)
+        return super().evaluate(x, y, **kwargs)
+
+    def predict(
+        self, x, batch_size=None, verbose="auto", steps=None, callbacks=None
+    ):
+        """Class probabilities `(N, K)` of `P(x_s)`; see `keras.Model.predict`.
+
+        `x` is checked as in `fit` (labels, if a dataset yields them, are
+        ignored). One image of shape `(H, W, C)` is taken as a batch of
+        one, so the result has shape `(1, K)`. The result holds exactly one
+        row per image, in input order, whatever the batch size.
+        """
+        x, _ = self._validate_inputs(x, None, with_labels=False, single=True)
+        return super().predict(
+            x,
+            batch_size=batch_size,
+            verbose=verbose,
+            steps=steps,
+            callbacks=callbacks,
+        )
+
+    def _validate_inputs(self, x, y, with_labels, single=False, name="x"):
+        return validation.validate_inputs(
+            x,
+            y,
+            self.image_shape,
+            self.num_classes,
+            with_labels=with_labels,
+            allow_single_image=single,
+            name=name,
+        )
+
+    def _validate_validation_data(self, data):
+        if validation.is_dataset(data) or isinstance(
+            data, (keras.utils.PyDataset, types.GeneratorType)
+        ):
+            data, _ = self._validate_inputs(
+                data, None, with_labels=True, name="validation_data"
+            )
+            return data
+        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+            raise ValueError(
+                "`validation_data` must be a dataset or a tuple "
+                "`(images, labels)`. Received an object of type "
+                f"{type(data).__name__}."
+            )
+        if len(data) == 3 and data[2] is not None:
+            raise ValueError(
+                "`validation_data` holds sample weights; the COMET "
+                "objective does not weight samples. Pass `(images, labels)`."
+            )
+        images, _ = validation.validate_inputs(
+            data[0],
+            data[1],
+            self.image_shape,
+            self.num_classes,
+            with_labels=True,
+            name="validation_data[0]",
+            label_name="validation_data[1]",
+        )
+        return (images, data[1])
+
+    # === Detector check ===
+
+    def detector_accuracy(self, images, labels, batch_size=32):
+        """Accuracy of the detector on full images, a sanity check.
+
+        The detector must already classify full images well (stage 1 of
+        the method): with an untrained detector the penalty on the
+        masked-out image is meaningless, and `fit` warns about it.
+
+        Args:
+            images: `(N, H, W, C)` images, float in `[0, 1]` or integer in
+                `0..255`.
+            labels: `(N,)` integer or `(N, K)` one-hot labels.
+            batch_size: int, images per forward pass.
+
+        Returns:
+            A Python float in `[0, 1]`, or NaN when the detector returns
+            non-finite outputs.
+        """
+        images = to_unit_range_numpy(images)
+        labels = integer_labels(labels, len(images))
+        outputs = np.concatenate(
+            [
+                model_outputs(self.detector, images[i : i + batch_size])
+                for i in range(0, len(images), batch_size)
+            ]
+        )
+        if not np.all(np.isfinite(outputs)):
+            return float("nan")
+        return float(np.mean(outputs.argmax(axis=-1) == labels))
+
+    def _warn_if_detector_untrained(self, x, y, batch_size):
+        images, labels, x = _first_examples(x, y)
+        if images is None or len(images) == 0 or self.num_classes < 2:
+            return x
+        accuracy = self.detector_accuracy(
+            images, labels, batch_size=batch_size or 32
+        )
+        chance = 1.0 / self.num_classes
+        if np.isnan(accuracy):
+            problem = "returns NaN or infinite outputs on the training images"
+        elif accuracy <= 1.5 * chance:
+            problem = (
+                f"has accuracy {accuracy:.0%} on {len(images)} training "
+                f"images (chance: {chance:.0%}), so it looks untrained"
+            )
+        else:
+            return x
+        warnings.warn(
+            f"The detector {problem}. The detector penalty is then "
+            "meaningless: the selector is rewarded for hiding evidence from "
+            "a network that cannot see it. Train the detector on full "
+            "images first (e.g. `detector.fit(images, labels)`), or set "
+            "`detector_weight=0.0` for the no-detector ablation.",
+            stacklevel=3,
+        )
+        return x
 
     # === Fill value ===
 
@@ -515,6 +703,11 @@ class ComprehensiveAttributionModel(keras.Model):
         if count == 0:
             raise ValueError("`adapt` received no images.")
         mean = (total / count).astype("float32")
+        if not np.all(np.isfinite(mean)):
+            raise ValueError(
+                "`adapt` found NaN or infinite pixels: the fill value would "
+                "be NaN. Fix or drop those images, or pass `fill_value=`."
+            )
         self.fill.assign(mean)
         self.fill_adapted.assign(1.0)
         return mean
@@ -529,14 +722,19 @@ class ComprehensiveAttributionModel(keras.Model):
 
         Args:
             images: images `(N, H, W, C)` (float in `[0, 1]` or integer in
-                `0..255`), or a dataset yielding them (alone or as the first
-                element of a tuple).
+                `0..255`), one image `(H, W, C)`, or a dataset or generator
+                yielding batches of images (alone or as the first element
+                of a tuple). Checked as in `fit`.
             batch_size: int, batch size for array inputs.
             verbose: `"auto"`, 0, 1 or 2, as in `keras.Model.predict`.
 
         Returns:
-            A NumPy float32 array `(N, H, W)` of masks in `[0, 1]`.
+            A NumPy float32 array `(N, H, W)` of masks in `[0, 1]`, one per
+            image in input order (`(1, H, W)` for one image).
         """
+        images, _ = self._validate_inputs(
+            images, None, with_labels=False, single=True, name="images"
+        )
         if self._mask_model is None:
             mask_model = _MaskModel(
                 self.selector, self.mask_head, name="mask_model"
@@ -601,6 +799,44 @@ class _MaskModel(keras.Model):
     def call(self, images):
         features = self.selector(to_unit_range(images), training=False)
         return ops.squeeze(self.mask_head(features), axis=-1)
+
+
+def _refuse_weights(kwargs, method):
+    for name in ("sample_weight", "class_weight"):
+        if kwargs.get(name) is not None:
+            raise ValueError(
+                f"`{name}` is not supported by `{method}`: the COMET "
+                "objective does not weight samples or classes. Resample "
+                "the data instead."
+            )
+
+
+def _first_examples(x, y, max_images=256, max_batches=4):
+    """Up to `max_images` `(images, labels)` from the start of the data.
+
+    Returns `(images, labels, x)` with NumPy arrays (`None` when they
+    cannot be read without consuming the data) and `x` to train on: a
+    generator is re-wrapped so its first batch is not lost.
+    """
+    if isinstance(x, types.GeneratorType):
+        first, x = validation.peek(x)
+        batches = [] if first is None else [first]
+    elif validation.is_dataset(x):
+        batches = list(x.take(max_batches))
+    elif isinstance(x, keras.utils.PyDataset):
+        count = x.num_batches
+        count = max_batches if count is None else min(count, max_batches)
+        batches = [x[i] for i in range(count)]
+    elif hasattr(x, "shape") and y is not None:
+        return np.asarray(x[:max_images]), np.asarray(y[:max_images]), x
+    else:
+        return None, None, x
+    batches = [b for b in batches if isinstance(b, (tuple, list))]
+    if not batches:
+        return None, None, x
+    images = np.concatenate([ops.convert_to_numpy(b[0]) for b in batches])
+    labels = np.concatenate([ops.convert_to_numpy(b[1]) for b in batches])
+    return images[:max_images], labels[:max_images], x
 
 
 def _integer_labels(labels, num_classes):
@@ -694,6 +930,9 @@ def _infer_num_classes(num_classes, networks, image_shape):
 def _output_kind_of(model, default="auto"):
     model_layers = getattr(model, "layers", None)
     last = model_layers[-1] if model_layers else None
+    if isinstance(last, keras.Model):
+        # A wrapper (e.g. preprocessing + classifier): look inside.
+        return _output_kind_of(last, default)
     if isinstance(last, layers.Softmax):
         return "probabilities"
     activation = getattr(last, "activation", None)

@@ -1,0 +1,312 @@
+"""Callbacks for training `ComprehensiveAttributionModel` reliably.
+
+- `BackupAndRestore`: resumes an interrupted run exactly where it stopped,
+  even mid-epoch, with atomic backups.
+- `TerminateOnNaN`: stops training at the first non-finite loss and names
+  the term of the objective that went bad.
+
+Both work with any Keras model and on every backend; they only read the
+logs and use `save_weights` / `load_weights`.
+"""
+
+import json
+import os
+import shutil
+import warnings
+
+import keras
+import numpy as np
+
+_METADATA = "training_metadata.json"
+
+
+class BackupAndRestore(keras.callbacks.Callback):
+    """Backs up the training state and resumes exactly where a run stopped.
+
+    A drop-in for `keras.callbacks.BackupAndRestore` (same arguments and
+    use: put it in the `callbacks` of `fit`, rerun the same `fit` after an
+    interruption). The backup holds every weight of the model, so the
+    selector, predictor and frozen detector, the fill value, batch-norm
+    statistics and the optimizer state (its step counter included), plus
+    the epoch and the number of batches done in that epoch.
+
+    Two differences with the Keras callback:
+
+    - Exact mid-epoch resume. With an integer `save_freq`, Keras restarts
+      the interrupted epoch from its first batch with the weights of the
+      last backup, so the batches before the backup are trained on twice.
+      This callback instead replays those `k` batches (to move the data
+      pipeline to the same place), then restores the backup, so training
+      continues from batch `k + 1` with exactly the saved state: the run
+      ends with the weights of an uninterrupted one. The replay costs the
+      time of `k` steps; the epoch's logged means cover the batches after
+      the resume only.
+    - Atomic backups: the weights are written under a new name and the
+      metadata, which names them, is replaced last, so a process killed
+      while saving leaves the previous backup usable.
+
+    A backup is also written at the end of every epoch. Once the logs hold
+    a non-finite value (a NaN loss), no backup is written any more and the
+    last good one is kept even with `delete_checkpoint=True`, so a
+    diverged run can be resumed from before it diverged (e.g. with a lower
+    learning rate).
+
+    For the resumed run to match an uninterrupted one, the data must come
+    in the same order in each epoch, whatever the process: arrays with
+    `shuffle=False`, or a dataset whose order depends only on the epoch.
+    (The shuffle of `fit(..., shuffle=True)` depends on how many epochs
+    the process has run, so a resumed run sees other batch orders: it is
+    still a correct continuation, only not the same numbers.)
+
+    Args:
+        backup_dir: str, folder for the backup; use one per run.
+        save_freq: `"epoch"` or an int, back up every `save_freq` batches
+            (and at the end of every epoch).
+        delete_checkpoint: bool, delete the backup when `fit` ends.
+
+    Example:
+
+    ```python
+    model.fit(
+        images,
+        labels,
+        epochs=100,
+        shuffle=False,
+        callbacks=[
+            keras_compattr.callbacks.BackupAndRestore("backup", save_freq=500)
+        ],
+    )
+    ```
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("`backup_dir` must be a non-empty path.")
+        if save_freq != "epoch" and (
+            not isinstance(save_freq, int) or save_freq < 1
+        ):
+            raise ValueError(
+                "`save_freq` must be 'epoch' or a positive int. "
+                f"Received: save_freq={save_freq!r}"
+            )
+        self.backup_dir = str(backup_dir)
+        self.save_freq = save_freq
+        self.delete_checkpoint = delete_checkpoint
+        self._metadata_path = os.path.join(self.backup_dir, _METADATA)
+        self._epoch = 0
+        self._steps_done = 0
+        self._steps_since_save = 0
+        self._replay_steps = 0
+        self._restored_path = None
+        self._set_initial_epoch = False
+        self._went_bad = False
+
+    # === Restore ===
+
+    def _read_metadata(self):
+        if not os.path.exists(self._metadata_path):
+            return None
+        with open(self._metadata_path) as f:
+            return json.load(f)
+
+    def on_train_begin(self, logs=None):
+        self._replay_steps = 0
+        self._went_bad = False
+        metadata = self._read_metadata()
+        if metadata is None:
+            return
+        path = os.path.join(self.backup_dir, metadata["weights"])
+        model = self.model
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(path)
+        model._initial_epoch = int(metadata["epoch"])
+        self._set_initial_epoch = True
+        self._restored_path = path
+        self._replay_steps = int(metadata["steps_done"])
+
+    def _finish_replay(self, epoch_ended=False):
+        if epoch_ended or self._steps_done != self._replay_steps:
+            warnings.warn(
+                f"Resuming after {self._replay_steps} batches of epoch "
+                f"{self._epoch}, but the data gave {self._steps_done} "
+                "batches at this point (different data, or "
+                "`steps_per_execution` not dividing the backup step). The "
+                "backed-up state is restored; training goes on from there.",
+                stacklevel=2,
+            )
+        model = self.model
+        model.load_weights(self._restored_path)
+        model.reset_metrics()
+        self._replay_steps = 0
+
+    # === Backup ===
+
+    def _save(self, epoch, steps_done):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        previous = self._read_metadata()
+        name = f"backup-{epoch}-{steps_done}.weights.h5"
+        path = os.path.join(self.backup_dir, name)
+        temporary = os.path.join(self.backup_dir, "writing.weights.h5")
+        self.model.save_weights(temporary, overwrite=True)
+        os.replace(temporary, path)
+        metadata = {"epoch": epoch, "steps_done": steps_done, "weights": name}
+        temporary = self._metadata_path + ".writing"
+        with open(temporary, "w") as f:
+            json.dump(metadata, f)
+        os.replace(temporary, self._metadata_path)
+        if previous is not None and previous["weights"] != name:
+            stale = os.path.join(self.backup_dir, previous["weights"])
+            if os.path.exists(stale):
+                os.remove(stale)
+        self._steps_since_save = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._steps_done = 0
+
+    def _healthy(self, logs):
+        """False, once the logs held a non-finite value: never back it up."""
+        if not self._went_bad and not all(
+            _is_finite(value) for value in (logs or {}).values()
+        ):
+            self._went_bad = True
+            warnings.warn(
+                "Training produced non-finite values: no further backup is "
+                f"written, and the last good one is kept in "
+                f"{self.backup_dir!r}.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return not self._went_bad
+
+    def on_train_batch_end(self, batch, logs=None):
+        done = batch + 1
+        self._steps_since_save += done - self._steps_done
+        self._steps_done = done
+        if self._replay_steps:
+            if done >= self._replay_steps:
+                self._finish_replay()
+                self._steps_since_save = 0
+            return
+        if (
+            self._healthy(logs)
+            and self.save_freq != "epoch"
+            and self._steps_since_save >= self.save_freq
+        ):
+            self._save(self._epoch, done)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._replay_steps:
+            self._finish_replay(epoch_ended=True)
+        if self._healthy(logs):
+            self._save(epoch + 1, 0)
+
+    def on_train_end(self, logs=None):
+        if self._set_initial_epoch:
+            self.model._initial_epoch = None
+            self._set_initial_epoch = False
+        if (
+            self.delete_checkpoint
+            and not self._went_bad
+            and os.path.exists(self.backup_dir)
+        ):
+            shutil.rmtree(self.backup_dir)
+
+
+# Order in which a bad term is blamed: upstream first.
+_DIAGNOSES = (
+    (
+        "mask_area",
+        "the selector's masks are not finite (its weights or outputs went "
+        "bad), so every term computed from them is too",
+    ),
+    (
+        "predictor_loss",
+        "the predictor's loss L_P on the masked-in images went bad "
+        "(non-finite predictor outputs: diverging predictor weights)",
+    ),
+    (
+        "detector_loss",
+        "the frozen detector returns non-finite outputs on the masked-out "
+        "images",
+    ),
+    (
+        "area_penalty",
+        "the area penalty on the masks went bad",
+    ),
+    (
+        "loss",
+        "the selector loss went bad while its logged terms are finite: "
+        "look at the selector's regularisation losses, the smoothness "
+        "term and very large term weights",
+    ),
+)
+
+
+def _is_finite(value):
+    try:
+        return bool(np.all(np.isfinite(np.asarray(value, "float64"))))
+    except (TypeError, ValueError):
+        return True
+
+
+class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
+    """Stops training at a non-finite loss and names the term that went bad.
+
+    A drop-in for `keras.callbacks.TerminateOnNaN`. It checks every entry
+    of the batch logs, not only `loss`, and its message says which term
+    of the COMET objective (`predictor_loss`, `detector_loss`,
+    `area_penalty`, `mask_area`, or the total `loss`) is not finite and
+    which network most likely caused it. The message is given as a
+    `RuntimeWarning` (or raised as a `RuntimeError` with
+    `raise_error=True`), and kept in `message`; the bad log names are in
+    `bad_terms`.
+
+    Args:
+        raise_error: bool, raise a `RuntimeError` instead of stopping
+            gracefully (`model.stop_training = True`).
+
+    Example:
+
+    ```python
+    model.fit(
+        images, labels, callbacks=[keras_compattr.callbacks.TerminateOnNaN()]
+    )
+    ```
+    """
+
+    def __init__(self, raise_error=False):
+        super().__init__()
+        self.raise_error = raise_error
+        self.bad_terms = None
+        self.message = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        bad = [name for name, value in logs.items() if not _is_finite(value)]
+        if not bad:
+            return
+        culprit = next(
+            (diagnosis for name, diagnosis in _DIAGNOSES if name in bad),
+            "a logged value went bad",
+        )
+        values = ", ".join(
+            f"{name}={float(np.asarray(logs[name])):g}" for name in bad
+        )
+        self.bad_terms = bad
+        self.message = (
+            f"Non-finite values at batch {batch} of epoch {self._epoch}: "
+            f"{values}. Most likely {culprit}. Training stopped. Try a "
+            "lower learning rate, gradient clipping (`clipnorm=` on the "
+            "optimizer) or check the data."
+        )
+        if self.raise_error:
+            raise RuntimeError(self.message)
+        warnings.warn(self.message, RuntimeWarning, stacklevel=2)
+        self.model.stop_training = True
