@@ -5,12 +5,12 @@ import numpy as np
 from keras_compattr.utils import to_unit_range_numpy
 
 
-def _new_figure(figsize):
+def _new_figure(figsize, layout=None):
     # A bare Figure (no pyplot): no global state, no GUI backend needed, and
     # notebooks still display it when it is returned.
     from matplotlib.figure import Figure
 
-    return Figure(figsize=figsize)
+    return Figure(figsize=figsize, layout=layout)
 
 
 def _name(index, class_names):
@@ -27,7 +27,9 @@ def plot_explanations(
     class_names=None,
     fill_value=0.5,
     masked_out_confidence=None,
+    gt_masks=None,
     max_images=8,
+    title=None,
     save_path=None,
 ):
     """A grid with, per image: the image, the mask, masked-in, masked-out.
@@ -43,7 +45,10 @@ def plot_explanations(
         masked_out_confidence: optional `(N,)` detector probability of the
             true class on the masked-out image (low means the mask left no
             evidence out).
+        gt_masks: optional `(N, H, W)` ground truth, outlined in cyan on
+            the image.
         max_images: int, at most this many rows.
+        title: optional str, written above the grid.
         save_path: optional path; the figure is written there as PNG.
 
     Returns:
@@ -68,9 +73,11 @@ def plot_explanations(
             "`masks` must have shape (N, H, W) matching the images "
             f"{images.shape[:3]}. Received {masks.shape}."
         )
+    confidences = None
     if predictions is not None:
         predictions = np.asarray(predictions)
         if predictions.ndim == 2:
+            confidences = predictions.max(axis=-1)
             predictions = predictions.argmax(axis=-1)
     fill = np.broadcast_to(
         np.asarray(fill_value, "float32"), (images.shape[-1],)
@@ -80,7 +87,9 @@ def plot_explanations(
     masked_out = (1 - m) * images + m * fill
 
     rows = len(images)
-    figure = _new_figure((8.4, 2.05 * rows + 0.4))
+    figure = _new_figure(
+        (8.4, 2.05 * rows + (0.7 if title else 0.4)), layout="constrained"
+    )
     axes = figure.subplots(rows, 4, squeeze=False)
     headers = ("image", "mask", "masked-in", "masked-out")
     for row in range(rows):
@@ -96,13 +105,21 @@ def plot_explanations(
                 )
             else:
                 ax.imshow(np.clip(panel, 0, 1).squeeze())
+            if col == 0 and gt_masks is not None:
+                ax.contour(
+                    np.asarray(gt_masks)[row], levels=[0.5], colors="cyan",
+                    linewidths=1.0,
+                )  # fmt: skip
             if row == 0:
                 ax.set_title(headers[col], fontsize=10)
         text = []
         if labels is not None:
             text.append(f"true: {_name(labels[row], class_names)}")
         if predictions is not None:
-            text.append(f"pred: {_name(predictions[row], class_names)}")
+            predicted = f"pred: {_name(predictions[row], class_names)}"
+            if confidences is not None:
+                predicted += f" ({confidences[row]:.2f})"
+            text.append(predicted)
         axes[row, 0].set_ylabel("\n".join(text), fontsize=9)
         axes[row, 1].set_xlabel(f"area {masks[row].mean():.2f}", fontsize=9)
         if masked_out_confidence is not None:
@@ -111,9 +128,11 @@ def plot_explanations(
                 fontsize=9,
             )
     colorbar = figure.colorbar(
-        shown, ax=axes.ravel().tolist(), shrink=min(1.0, 3.0 / rows), pad=0.02
+        shown, ax=axes.ravel().tolist(), shrink=min(1.0, 3.0 / rows), pad=0.01
     )
     colorbar.set_label("mask value")
+    if title is not None:
+        figure.suptitle(title, fontsize=11)
     if save_path is not None:
         figure.savefig(save_path, dpi=110, bbox_inches="tight")
     return figure

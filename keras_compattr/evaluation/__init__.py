@@ -1,0 +1,22 @@
+"""Evaluation: score any explainer with every metric, and the benchmark.
+
+- `evaluate_explanations`: one explanation method, every metric of
+  `keras_compattr.metrics` that applies, one dict.
+- `format_table`: a Markdown table of several methods.
+- `run_benchmark`: COMET (batch and per-sample hinge), the no-detector
+  ablation and Grad-CAM / Saliency / IntegratedGradients / RISE on the
+  embedded two-part data, trained and scored alike.
+- `small_classifier`, `small_comet`, `train_classifier`, `train_comet`:
+  the small-network recipe the demo, command line and benchmark share.
+"""
+
+from keras_compattr.evaluation.benchmark import run_benchmark
+from keras_compattr.evaluation.recipe import small_classifier
+from keras_compattr.evaluation.recipe import small_comet
+from keras_compattr.evaluation.recipe import train_classifier
+from keras_compattr.evaluation.recipe import train_comet
+from keras_compattr.evaluation.report import METRICS
+from keras_compattr.evaluation.report import CompiledClassifier
+from keras_compattr.evaluation.report import evaluate_explanations
+from keras_compattr.evaluation.report import format_table
+from keras_compattr.evaluation.report import unit_maps
