@@ -15,6 +15,7 @@ from keras_compattr.losses import DETECTOR_TERMS
 from keras_compattr.losses import HINGE_REDUCTIONS
 from keras_compattr.losses import comet_objective
 from keras_compattr.losses import log_probabilities
+from keras_compattr.models.backbones import _static_input_shape
 from keras_compattr.models.grouped_optimizer import GroupedOptimizer
 from keras_compattr.utils import to_unit_range
 from keras_compattr.utils import to_unit_range_numpy
@@ -847,19 +848,6 @@ def _integer_labels(labels, num_classes):
     ):
         return ops.argmax(labels, axis=-1)
     return ops.reshape(labels, (-1,))
-
-
-def _static_input_shape(model):
-    inputs = getattr(model, "inputs", None)
-    if not inputs:
-        return None
-    try:
-        shape = tuple(inputs[0].shape[1:])
-    except (AttributeError, TypeError):
-        return None
-    if len(shape) != 3 or any(d is None for d in shape):
-        return None
-    return shape
 
 
 def _infer_image_shape(input_shape, networks):
