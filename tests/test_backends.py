@@ -17,38 +17,49 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+SHARDS = 2
+
+
+def _jax_files(run_large):
+    skipped = {os.path.basename(__file__)}
+    if not run_large:
+        # The training run and the example scripts repeat, on JAX, code
+        # paths the other tests cover there; they take minutes on a CPU.
+        skipped |= {"test_learning.py", "test_examples.py"}
+    return sorted(
+        name
+        for name in os.listdir(HERE)
+        if name.startswith("test_")
+        and name.endswith(".py")
+        and name not in skipped
+    )
+
+
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
     reason="the parent run (TensorFlow) launches the JAX run",
 )
-def test_suite_passes_on_jax(request):
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_suite_passes_on_jax(request, shard):
+    # The JAX run is split into shards so that pytest-xdist can spread it
+    # over the cores beside the TensorFlow tests.
     pytest.importorskip("jax", reason="install the [jax] or [test] extra")
+    run_large = request.config.getoption("--run-large")
+    files = _jax_files(run_large)[shard::SHARDS]
     env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
     command = [
         sys.executable,
         "-m",
         "pytest",
-        HERE,
+        *[os.path.join(HERE, name) for name in files],
         "-q",
         "-p",
         "no:cacheprovider",
         "-p",
         "no:xdist",
-        "--deselect",
-        f"{os.path.relpath(__file__, os.path.dirname(HERE))}"
-        "::test_suite_passes_on_jax",
     ]
-    if request.config.getoption("--run-large"):
+    if run_large:
         command.append("--run-large")
-    else:
-        # The training run and the example scripts repeat, on JAX, code
-        # paths the other tests cover there; they take minutes on a CPU.
-        command += [
-            "--ignore",
-            os.path.join(HERE, "test_learning.py"),
-            "--ignore",
-            os.path.join(HERE, "test_examples.py"),
-        ]
     result = subprocess.run(
         command,
         cwd=os.path.dirname(HERE),
