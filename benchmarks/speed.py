@@ -4,12 +4,15 @@ Every figure is a ratio measured side by side in one process, repeated and
 interleaved so that load from other processes hits both sides alike.
 
     python benchmarks/speed.py step      # COMET step / plain predictor step
+    python benchmarks/speed.py profile   # the step's parts vs its floor
     python benchmarks/speed.py explain   # explain() vs Grad-CAM and RISE
     python benchmarks/speed.py pipeline  # tf.data pipeline vs training step
     python benchmarks/speed.py memory    # peak memory of a training step
     python benchmarks/speed.py all --json results.json
 
-The backend comes from KERAS_BACKEND; `--jit` sets `jit_compile`.
+The backend comes from KERAS_BACKEND; `--jit auto|on|off` sets
+`jit_compile` (default `auto`, Keras' own default: XLA on JAX, and on
+TensorFlow only where Keras finds it helps, i.e. not on a CPU).
 """
 
 import argparse
@@ -24,6 +27,19 @@ import keras
 import numpy as np
 
 import keras_compattr as kca
+
+_JIT = {"auto": "auto", "on": True, "off": False}
+
+
+def _jit(args):
+    return _JIT[args.jit]
+
+
+def _xla_in_use(args):
+    """Whether `--jit` compiles the steps with XLA here."""
+    probe = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    probe.compile(jit_compile=_jit(args))
+    return bool(probe.jit_compile)
 
 
 def _networks(args):
@@ -53,7 +69,7 @@ def _comet(args, selector, predictor, detector):
         hinge_reduction=args.hinge_reduction,
         fill_value=0.5,
     )
-    model.compile(jit_compile=args.jit)
+    model.compile(jit_compile=_jit(args))
     return model
 
 
@@ -61,7 +77,7 @@ def _plain(args, predictor):
     predictor.compile(
         optimizer=keras.optimizers.AdamW(5e-4, weight_decay=0.03),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=args.jit,
+        jit_compile=_jit(args),
     )
     return predictor
 
@@ -117,6 +133,93 @@ def bench_step(args):
         "step_ratio": comet_step / plain_step,
         "comet_images_per_s": args.batch_size / comet_step,
     }
+
+
+class _InputShift(keras.layers.Layer):
+    """Adds a trainable image-sized offset: its gradient is the input's."""
+
+    def build(self, input_shape):
+        self.shift = self.add_weight(
+            shape=(1, *input_shape[1:]), initializer="zeros", name="shift"
+        )
+
+    def call(self, images):
+        return images + self.shift
+
+
+def _selector_alone(args, shape):
+    """The selector and mask head trained alone (mask pulled to zero)."""
+    comet = _comet(args, *_networks(args)[1:])
+    images = keras.Input(shape)
+    masks = comet.mask_head(comet.selector(images))
+    model = keras.Model(images, masks)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(5e-4, weight_decay=0.03),
+        loss="mean_squared_error",
+        jit_compile=_jit(args),
+    )
+    return model
+
+
+def _detector_input_gradient(args, shape, detector):
+    """The frozen detector's forward pass and gradient for its input."""
+    detector.trainable = False
+    images = keras.Input(shape)
+    model = keras.Model(images, detector(_InputShift()(images)))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=_jit(args),
+    )
+    return model
+
+
+def bench_profile(args):
+    """The COMET step against the sum of the work it cannot avoid.
+
+    A COMET step must at least train the predictor (the plain step), run
+    the selector forward and backward, and run the frozen detector forward
+    and back to its input. Each part is timed as its own jitted (or not)
+    `fit` step, interleaved with the COMET step in one process, so
+    `floor_ratio = (plain + selector + detector) / plain` is what a COMET
+    step would cost with no overhead at all, and `comet_over_floor` is what
+    the implementation adds on top (masking, loss terms, the optimizer's
+    bookkeeping for two groups, metrics).
+    """
+    shape, selector, predictor, detector = _networks(args)
+    plain_predictor = keras.models.clone_model(predictor)
+    alone_detector = keras.models.clone_model(detector)
+    images, labels = _data(args, shape, args.batch_size * args.steps)
+    masks = np.zeros((*images.shape[:3], 1), "float32")
+    parts = {
+        "comet": (_comet(args, selector, predictor, detector), labels),
+        "plain": (_plain(args, plain_predictor), labels),
+        "selector": (_selector_alone(args, shape), masks),
+        "detector": (
+            _detector_input_gradient(args, shape, alone_detector),
+            labels,
+        ),
+    }
+    warm = args.batch_size * 3
+    for model, targets in parts.values():
+        _time_fit(model, images[:warm], targets[:warm], args.batch_size)
+    times = {name: [] for name in parts}
+    for _ in range(args.repeats):
+        for name, (model, targets) in parts.items():
+            times[name].append(
+                _time_fit(model, images, targets, args.batch_size)
+            )
+    ms = {name: 1000 * min(t) for name, t in times.items()}
+    floor = ms["plain"] + ms["selector"] + ms["detector"]
+    results = {f"{name}_step_ms": value for name, value in ms.items()}
+    results.update(
+        {
+            "step_ratio": ms["comet"] / ms["plain"],
+            "floor_ratio": floor / ms["plain"],
+            "comet_over_floor": ms["comet"] / floor,
+        }
+    )
+    return results
 
 
 def bench_explain(args):
@@ -221,9 +324,7 @@ def bench_memory(args):
             .stdout.strip()
             .splitlines()[-1]
         )
-        results[f"{which}_peak_rss_mib"] = (
-            json.loads(output)["peak_kib"] / 1024
-        )
+        results[f"{which}_peak_rss_mib"] = json.loads(output)["peak_kib"] / 1024
     results["comet_extra_mib"] = (
         results["comet_peak_rss_mib"] - results["plain_peak_rss_mib"]
     )
@@ -239,13 +340,15 @@ def _common_argv(args):
         "--selector", args.selector,
         "--steps", str(args.steps),
         "--hinge-reduction", args.hinge_reduction,
-    ] + (["--jit"] if args.jit else [])  # fmt: skip
+        "--jit", args.jit,
+    ]  # fmt: skip
 
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "what", choices=("step", "explain", "pipeline", "memory", "all")
+        "what",
+        choices=("step", "profile", "explain", "pipeline", "memory", "all"),
     )
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -262,7 +365,7 @@ def build_parser():
     parser.add_argument(
         "--hinge-reduction", choices=("batch", "sample"), default="batch"
     )
-    parser.add_argument("--jit", action="store_true")
+    parser.add_argument("--jit", choices=tuple(_JIT), default="auto")
     parser.add_argument("--which", choices=("comet", "plain"), default="comet")
     parser.add_argument("--json", help="also write the results here")
     return parser
@@ -272,6 +375,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     benches = {
         "step": bench_step,
+        "profile": bench_profile,
         "explain": bench_explain,
         "pipeline": bench_pipeline,
         "memory": bench_memory,
@@ -280,6 +384,7 @@ def main(argv=None):
     results = {
         "backend": keras.backend.backend(),
         "jit_compile": args.jit,
+        "xla_in_use": _xla_in_use(args),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "config": {
             "image_size": args.image_size,

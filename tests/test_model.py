@@ -96,18 +96,33 @@ def test_fit_on_dataset_with_validation_and_one_hot_labels(data):
 
 
 def test_jit_compile_true_matches_eager(data):
+    # Train, test, predict and explain steps, each compiled with XLA, give
+    # what the same steps give without it.
     images, labels = data["images"][:8], data["labels"][:8]
     results = []
     for jit in (False, True):
         model = tiny_model(fill_value=0.5)
         model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=jit)
-        logs = model.train_on_batch(images, labels, return_dict=True)
-        results.append((logs, model.explain(images, verbose=0)))
-    for name in LOG_NAMES:
-        np.testing.assert_allclose(
-            results[0][0][name], results[1][0][name], rtol=1e-4, atol=1e-5
+        assert model.jit_compile is jit
+        train_logs = model.train_on_batch(images, labels, return_dict=True)
+        test_logs = model.test_on_batch(images, labels, return_dict=True)
+        results.append(
+            (
+                train_logs,
+                test_logs,
+                model.predict(images, verbose=0),
+                model.explain(images, verbose=0),
+            )
         )
-    np.testing.assert_allclose(results[0][1], results[1][1], atol=1e-4)
+        assert model._mask_model.jit_compile is jit
+    eager, compiled = results
+    for name in LOG_NAMES:
+        for step in (0, 1):
+            np.testing.assert_allclose(
+                eager[step][name], compiled[step][name], rtol=1e-4, atol=1e-5
+            )
+    np.testing.assert_allclose(eager[2], compiled[2], atol=1e-4)
+    np.testing.assert_allclose(eager[3], compiled[3], atol=1e-4)
 
 
 def test_uint8_images_are_scaled(data):
