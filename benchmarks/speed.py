@@ -5,6 +5,7 @@ interleaved so that load from other processes hits both sides alike.
 
     python benchmarks/speed.py step      # COMET step / plain predictor step
     python benchmarks/speed.py profile   # the step's parts vs its floor
+    python benchmarks/speed.py xla       # each step with XLA vs without
     python benchmarks/speed.py explain   # explain() vs Grad-CAM and RISE
     python benchmarks/speed.py pipeline  # tf.data pipeline vs training step
     python benchmarks/speed.py memory    # peak memory of a training step
@@ -222,6 +223,60 @@ def bench_profile(args):
     return results
 
 
+def _seconds(function):
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def bench_xla(args):
+    """Train, test, predict and explain steps with and without XLA.
+
+    Two COMET models with the same architecture, one compiled with
+    `jit_compile=True` and one with `False`, run each step on the same
+    images, interleaved, after a warm-up that traces and compiles every
+    step. `xla_speedup_*` is the time without XLA over the time with it
+    (above 1: XLA is faster); `*_images_per_s` are the absolute figures.
+    """
+    shape = (args.image_size, args.image_size, 3)
+    images, labels = _data(args, shape, args.batch_size * args.steps)
+    batch = args.batch_size
+    models = {}
+    for name, jit in (("xla", "on"), ("no_xla", "off")):
+        side = argparse.Namespace(**{**vars(args), "jit": jit})
+        models[name] = _comet(side, *_networks(side)[1:])
+    steps = {
+        # Per step, the first step of the call left out, as in `step`.
+        "train": lambda m: (
+            _time_fit(m, images, labels, batch) * (len(images) / batch)
+        ),
+        "test": lambda m: _seconds(
+            lambda: m.evaluate(images, labels, batch_size=batch, verbose=0)
+        ),
+        "predict": lambda m: _seconds(
+            lambda: m.predict(images, batch_size=batch, verbose=0)
+        ),
+        "explain": lambda m: _seconds(
+            lambda: m.explain(images, batch_size=batch, verbose=0)
+        ),
+    }
+    seconds = {}
+    for repeat in range(args.repeats + 1):  # the first round warms up
+        for step_name, step in steps.items():
+            for model_name, model in models.items():
+                elapsed = step(model)
+                if repeat:
+                    key = (step_name, model_name)
+                    seconds[key] = min(seconds.get(key, elapsed), elapsed)
+    results = {}
+    for step_name in steps:
+        xla, no_xla = seconds[step_name, "xla"], seconds[step_name, "no_xla"]
+        results[f"{step_name}_images_per_s_xla"] = len(images) / xla
+        results[f"{step_name}_images_per_s_no_xla"] = len(images) / no_xla
+        results[f"xla_speedup_{step_name}"] = no_xla / xla
+    return results
+
+
 def bench_explain(args):
     """explain() throughput vs Grad-CAM and RISE on the predictor."""
     shape, selector, predictor, detector = _networks(args)
@@ -348,7 +403,15 @@ def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "what",
-        choices=("step", "profile", "explain", "pipeline", "memory", "all"),
+        choices=(
+            "step",
+            "profile",
+            "xla",
+            "explain",
+            "pipeline",
+            "memory",
+            "all",
+        ),
     )
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -376,6 +439,7 @@ def main(argv=None):
     benches = {
         "step": bench_step,
         "profile": bench_profile,
+        "xla": bench_xla,
         "explain": bench_explain,
         "pipeline": bench_pipeline,
         "memory": bench_memory,
