@@ -62,6 +62,11 @@ def test_profile_reports_the_step_against_its_floor(speed, capsys):
     assert "floor_ratio" in capsys.readouterr().out
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow",
+    reason="runs in the JAX child: XLA compiles on a CPU take half a minute "
+    "on TensorFlow, and test_model covers its XLA steps",
+)
 def test_xla_compares_every_step_with_and_without(speed):
     results = speed.main(["xla", *TINY])
     for step in ("train", "test", "predict", "explain"):
