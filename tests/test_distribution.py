@@ -27,6 +27,11 @@ def test_two_devices_match_one_device_on_the_same_global_batch():
     differences = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(differences) == {"hinge_batch", "hinge_sample", "entropy_batch"}
     for case, diff in differences.items():
+        # Weights, the fill value (computed by `fit` in the last case), the
+        # global-batch losses and the metrics all match.
         assert diff["weights"] < 1e-5, (case, diff)
-        assert diff["loss"] < 1e-4, (case, diff)
+        assert diff["fill"] < 1e-5, (case, diff)
+        for name in ("loss", "mask_area", "detector_loss"):
+            assert diff[name] < 1e-4, (case, name, diff)
         assert diff["accuracy"] == 0.0, (case, diff)
+        assert diff["masked_out_accuracy"] == 0.0, (case, diff)

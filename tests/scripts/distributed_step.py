@@ -43,7 +43,7 @@ def conv_net(name, outputs):
     return keras.Model(inputs, x, name=name)
 
 
-def build(term, reduction):
+def build(term, reduction, fill_value):
     keras.utils.set_random_seed(0)
     model = kca.ComprehensiveAttributionModel(
         selector=conv_net("selector", "mask"),
@@ -52,7 +52,7 @@ def build(term, reduction):
         detector_term=term,
         hinge_reduction=reduction,
         margin=50.0,  # keeps the batch hinge active on every replica
-        fill_value=0.5,
+        fill_value=fill_value,
     )
     model.compile(optimizer=keras.optimizers.SGD(0.5))
     return model
@@ -66,25 +66,26 @@ rng = np.random.default_rng(0)
 images = rng.uniform(0, 1, (8, *SHAPE)).astype("float32")
 labels = rng.integers(0, CLASSES, 8).astype("int32")
 results = {}
-for term, reduction in (
-    ("hinge", "batch"),
-    ("hinge", "sample"),
-    ("entropy", "batch"),
+for term, reduction, fill_value in (
+    ("hinge", "batch", 0.5),
+    ("hinge", "sample", 0.5),
+    # No fill value: `fit` computes it from the data first (`adapt`).
+    ("entropy", "batch", None),
 ):
-    single = build(term, reduction)
+    single = build(term, reduction, fill_value)
     single_logs = single.fit(
         images, labels, batch_size=8, epochs=1, verbose=0, shuffle=False
     ).history
     if backend == "tensorflow":
         strategy = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
         with strategy.scope():
-            multi = build(term, reduction)
+            multi = build(term, reduction, fill_value)
     else:
         distribution = keras.distribution.DataParallel(
             devices=keras.distribution.list_devices("cpu")
         )
         keras.distribution.set_distribution(distribution)
-        multi = build(term, reduction)
+        multi = build(term, reduction, fill_value)
     multi_logs = multi.fit(
         images, labels, batch_size=8, epochs=1, verbose=0, shuffle=False
     ).history
@@ -95,7 +96,26 @@ for term, reduction in (
             float(np.abs(a - b).max())
             for a, b in zip(weights(single), weights(multi))
         ),
-        "loss": abs(single_logs["loss"][0] - multi_logs["loss"][0]),
-        "accuracy": abs(single_logs["accuracy"][0] - multi_logs["accuracy"][0]),
+        # Against the data's mean colour where `fit` computed it.
+        "fill": float(
+            np.abs(
+                keras.ops.convert_to_numpy(multi.fill)
+                - (
+                    images.mean(axis=(0, 1, 2))
+                    if fill_value is None
+                    else fill_value
+                )
+            ).max()
+        ),
+        **{
+            name: abs(single_logs[name][0] - multi_logs[name][0])
+            for name in (
+                "loss",
+                "accuracy",
+                "mask_area",
+                "detector_loss",
+                "masked_out_accuracy",
+            )
+        },
     }
 print(json.dumps(results))
