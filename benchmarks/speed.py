@@ -17,6 +17,7 @@ TensorFlow only where Keras finds it helps, i.e. not on a CPU).
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -151,9 +152,9 @@ class _InputShift(keras.layers.Layer):
 
 def _selector_alone(args, shape):
     """The selector and mask head trained alone (mask pulled to zero)."""
-    comet = _comet(args, *_networks(args)[1:])
+    selector = kca.models.build_selector(shape, backbone=args.selector)
     images = keras.Input(shape)
-    masks = comet.mask_head(comet.selector(images))
+    masks = kca.layers.MaskHead(*shape[:2])(selector(images))
     model = keras.Model(images, masks)
     model.compile(
         optimizer=keras.optimizers.AdamW(5e-4, weight_decay=0.03),
@@ -297,11 +298,10 @@ def bench_explain(args):
     for name, explain in methods.items():
         subset = rise_images if name == "rise" else images
         explain(subset[:2])  # warm up
-        best = float("inf")
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            explain(subset)
-            best = min(best, time.perf_counter() - start)
+        best = min(
+            _seconds(functools.partial(explain, subset))
+            for _ in range(args.repeats)
+        )
         results[f"{name}_images_per_s"] = len(subset) / best
     results["explain_vs_grad_cam"] = (
         results["comet_explain_images_per_s"] / results["grad_cam_images_per_s"]
