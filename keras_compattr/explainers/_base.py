@@ -5,8 +5,8 @@ import numpy as np
 
 from keras_compattr.utils.classifiers import check_batch_size
 from keras_compattr.utils.classifiers import check_images
-from keras_compattr.utils.classifiers import integer_labels
-from keras_compattr.utils.classifiers import predicted_labels
+from keras_compattr.utils.classifiers import class_labels
+from keras_compattr.utils.classifiers import input_shape
 
 
 class Explainer:
@@ -41,6 +41,14 @@ class Explainer:
 
         Returns:
             A float32 NumPy array `(N, H, W)`.
+
+        Raises:
+            ValueError: images of the wrong shape, with NaN or infinite
+                pixels, or float pixels far outside `[0, 1]` (such as
+                0..255 values: divide them by 255); labels outside
+                `[0, K)` for the model's `K` classes, or not one per
+                image; a `batch_size` that is not a positive int.
+            TypeError: images or labels that are not real numbers.
         """
         images, labels, batch_size = self._inputs(images, labels, batch_size)
         context = self._start(images)
@@ -55,11 +63,10 @@ class Explainer:
         return np.concatenate(maps, axis=0).astype("float32")
 
     def _inputs(self, images, labels, batch_size):
-        images = check_images(images)
+        images = check_images(images, image_shape=input_shape(self.model))
         batch_size = check_batch_size(batch_size)
-        if labels is None:
-            labels = predicted_labels(self.model, images, batch_size)
-        return images, integer_labels(labels, len(images)), batch_size
+        labels = class_labels(self.model, images, labels, batch_size)
+        return images, labels, batch_size
 
     def _start(self, images):
         return None

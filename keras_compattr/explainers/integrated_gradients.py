@@ -5,6 +5,8 @@ import numpy as np
 from keras_compattr.explainers._base import Explainer
 from keras_compattr.explainers._gradients import class_score_gradients
 from keras_compattr.utils.classifiers import fill_values
+from keras_compattr.utils.validation import check_fill
+from keras_compattr.utils.validation import check_number
 
 
 class IntegratedGradients(Explainer):
@@ -48,18 +50,15 @@ class IntegratedGradients(Explainer):
 
     def __init__(self, model, steps=32, baseline=0.5):
         super().__init__(model)
-        if int(steps) != steps or steps < 1:
-            raise ValueError(
-                f"`steps` must be a positive int. Received steps={steps}."
-            )
-        self.steps = int(steps)
+        self.steps = check_number(steps, "steps", low=1, integer=True)
+        check_fill(baseline, name="baseline")
         self.baseline = baseline
 
     def _start(self, images):
         return class_score_gradients(self.model)
 
     def _explain_batch(self, images, labels, gradients):
-        baseline = fill_values(self.baseline, images.shape[-1])
+        baseline = fill_values(self.baseline, images.shape[-1], "baseline")
         difference = images - baseline
         alphas = np.linspace(0.0, 1.0, self.steps + 1, dtype="float32")
         weights = np.full(self.steps + 1, 1.0 / self.steps, "float32")

@@ -8,6 +8,8 @@ from keras import ops
 from keras_compattr.explainers._base import Explainer
 from keras_compattr.utils.classifiers import fill_values
 from keras_compattr.utils.classifiers import model_outputs
+from keras_compattr.utils.validation import check_fill
+from keras_compattr.utils.validation import check_number
 
 
 class RISE(Explainer):
@@ -34,9 +36,10 @@ class RISE(Explainer):
         num_masks: int, number of random masks.
         cell_size: int, size in pixels of a grid cell before the shift.
         probability: float in `(0, 1)`, chance that a cell is kept.
-        seed: int, seed of the masks.
-        fill: float or per-channel sequence, the value of a masked pixel
-            (0, as in the paper, multiplies the image by the mask).
+        seed: non-negative int, seed of the masks.
+        fill: float or per-channel sequence in `[0, 1]`, the value of a
+            masked pixel (0, as in the paper, multiplies the image by the
+            mask).
 
     Example:
 
@@ -64,19 +67,13 @@ class RISE(Explainer):
         fill=0.0,
     ):
         super().__init__(model)
-        for name, value in (("num_masks", num_masks), ("cell_size", cell_size)):
-            if int(value) != value or value < 1:
-                raise ValueError(
-                    f"`{name}` must be a positive int. Received {value}."
-                )
-        if not 0.0 < probability < 1.0:
-            raise ValueError(
-                f"`probability` must be in (0, 1). Received {probability}."
-            )
-        self.num_masks = int(num_masks)
-        self.cell_size = int(cell_size)
-        self.probability = float(probability)
-        self.seed = seed
+        self.num_masks = check_number(num_masks, "num_masks", 1, integer=True)
+        self.cell_size = check_number(cell_size, "cell_size", 1, integer=True)
+        self.probability = check_number(
+            probability, "probability", 0.0, 1.0, low_open=True, high_open=True
+        )
+        self.seed = check_number(seed, "seed", low=0, integer=True)
+        check_fill(fill)
         self.fill = fill
 
     def _grids(self, height, width):
@@ -116,6 +113,10 @@ class RISE(Explainer):
 
         Returns:
             A float32 NumPy array `(N, H, W)` with values in `[0, 1]`.
+
+        Raises:
+            ValueError, TypeError: bad images, labels or `batch_size`, as
+                for `Explainer.explain`.
         """
         images, labels, batch_size = self._inputs(images, labels, batch_size)
         num, height, width, channels = images.shape

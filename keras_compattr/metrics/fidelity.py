@@ -5,6 +5,12 @@ images, in batches of `batch_size` images, so memory stays bounded by one
 batch whatever the number of images or steps. Pixels are ranked by
 attribution (ties broken at random with a fixed seed) and a removed pixel is
 set to the fill value `q` in every channel.
+
+Inputs are checked before any forward pass, as the model checks its own:
+images `(N, H, W, C)` with finite pixels, floats in `[0, 1]` (not 0..255)
+or integers in `0..255`; labels in `[0, K)` for the evaluator's `K`
+classes; `fill` in `[0, 1]`. A mistake raises a `ValueError` or
+`TypeError` that names the fix.
 """
 
 import numpy as np
@@ -14,16 +20,18 @@ from keras_compattr.losses import log_probabilities
 from keras_compattr.metrics.localization import _as_maps
 from keras_compattr.utils.classifiers import check_batch_size
 from keras_compattr.utils.classifiers import check_images
+from keras_compattr.utils.classifiers import class_labels
 from keras_compattr.utils.classifiers import fill_values
-from keras_compattr.utils.classifiers import integer_labels
+from keras_compattr.utils.classifiers import input_shape
 from keras_compattr.utils.classifiers import model_outputs
-from keras_compattr.utils.classifiers import predicted_labels
+from keras_compattr.utils.validation import check_number
 
 OUTPUT_KINDS = ("auto", "logits", "probabilities")
 
 
-def _prepare(model, images, labels, attributions, fill, batch_size):
-    images = check_images(images)
+def _prepare(model, images, labels, attributions, fill, batch_size, seed):
+    check_number(seed, "seed", low=0, integer=True)
+    images = check_images(images, image_shape=input_shape(model))
     maps = _as_maps(attributions, "attributions")
     if maps.shape != images.shape[:3]:
         raise ValueError(
@@ -32,18 +40,26 @@ def _prepare(model, images, labels, attributions, fill, batch_size):
         )
     if not np.all(np.isfinite(maps)):
         raise ValueError("`attributions` must be finite.")
-    batch_size = check_batch_size(batch_size)
-    if labels is None:
-        labels = predicted_labels(model, images, batch_size)
-    labels = integer_labels(labels, len(images))
     fill = fill_values(fill, images.shape[-1])
+    batch_size = check_batch_size(batch_size)
+    labels = class_labels(model, images, labels, batch_size)
     return images, labels, maps, fill, batch_size
 
 
-def _pixel_ranks(maps, seed):
-    """Rank of each pixel, 0 for the most attributed, `(N, H * W)`."""
+def _pixel_ranks(maps, seed, first_index):
+    """Rank of each pixel, 0 for the most attributed, `(N, H * W)`.
+
+    Ties are broken by noise drawn for each image from `seed` and the
+    image's index in the whole array (`first_index` for `maps[0]`), so a
+    ranking does not depend on how the images are batched.
+    """
     flat = maps.reshape(len(maps), -1)
-    tie_break = np.random.default_rng(seed).random(flat.shape)
+    tie_break = np.stack(
+        [
+            np.random.default_rng((seed, first_index + i)).random(flat.shape[1])
+            for i in range(len(flat))
+        ]
+    )
     # np.lexsort sorts by the last key first.
     order = np.lexsort((tie_break, -flat), axis=-1)
     return np.argsort(order, axis=-1)
@@ -81,18 +97,17 @@ def _causal_curves(
             f"`output_kind` must be one of {OUTPUT_KINDS}. "
             f"Received: output_kind={output_kind!r}"
         )
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"`steps` must be a positive int. Received {steps}.")
+    steps = check_number(steps, "steps", low=1, integer=True)
     images, labels, maps, fill, batch_size = _prepare(
-        model, images, labels, attributions, fill, batch_size
+        model, images, labels, attributions, fill, batch_size, seed
     )
     num_pixels = images.shape[1] * images.shape[2]
-    counts = np.round(np.linspace(0, num_pixels, int(steps) + 1)).astype(int)
+    counts = np.round(np.linspace(0, num_pixels, steps + 1)).astype(int)
     curves = np.zeros((len(images), len(counts)), "float32")
     for start in range(0, len(images), batch_size):
         stop = start + batch_size
         batch = images[start:stop]
-        ranks = _pixel_ranks(maps[start:stop], seed + start)
+        ranks = _pixel_ranks(maps[start:stop], seed, start)
         for step, count in enumerate(counts):
             # Deletion replaces the top pixels; insertion keeps only them.
             perturbed = _perturb(batch, ranks, count, fill, mode == "insertion")
@@ -141,7 +156,9 @@ def deletion_auc(
             that sum to one are used as probabilities), `"logits"` or
             `"probabilities"`.
         return_curves: bool, also return the per-image curves.
-        seed: int, seed of the random tie-breaking between equal scores.
+        seed: non-negative int, seed of the random tie-breaking between
+            equal scores (drawn per image from the seed and the image's
+            index, so results do not depend on `batch_size`).
 
     Returns:
         The mean AUC over images as a Python float in `[0, 1]`; with
@@ -211,12 +228,15 @@ def insertion_auc(
             evaluator's prediction on the clean images.
         attributions: `(N, H, W)` maps; higher means more important.
         steps: int, number of steps; curves have `steps + 1` points.
-        fill: float or per-channel sequence, the value of a missing pixel.
+        fill: float or per-channel sequence in `[0, 1]`, the value of a
+            missing pixel.
         batch_size: int, images perturbed and evaluated at a time.
         output_kind: `"auto"`, `"logits"` or `"probabilities"`, as in
             `deletion_auc`.
         return_curves: bool, also return the per-image curves.
-        seed: int, seed of the random tie-breaking between equal scores.
+        seed: non-negative int, seed of the random tie-breaking between
+            equal scores (drawn per image from the seed and the image's
+            index, so results do not depend on `batch_size`).
 
     Returns:
         The mean AUC as a Python float in `[0, 1]`; with
@@ -264,18 +284,15 @@ def insertion_auc(
 def _top_fraction_accuracy(
     model, images, labels, attributions, fraction, fill, batch_size, keep, seed
 ):
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(
-            f"`fraction` must be in [0, 1]. Received fraction={fraction}."
-        )
+    fraction = check_number(fraction, "fraction", 0.0, 1.0)
     images, labels, maps, fill, batch_size = _prepare(
-        model, images, labels, attributions, fill, batch_size
+        model, images, labels, attributions, fill, batch_size, seed
     )
     count = int(round(fraction * images.shape[1] * images.shape[2]))
     correct = 0
     for start in range(0, len(images), batch_size):
         stop = start + batch_size
-        ranks = _pixel_ranks(maps[start:stop], seed + start)
+        ranks = _pixel_ranks(maps[start:stop], seed, start)
         perturbed = _perturb(images[start:stop], ranks, count, fill, keep)
         predictions = model_outputs(model, perturbed).argmax(axis=-1)
         correct += int(np.sum(predictions == labels[start:stop]))
@@ -306,9 +323,12 @@ def deletion_accuracy(
             evaluator's prediction on the clean images.
         attributions: `(N, H, W)` maps.
         fraction: float in `[0, 1]`, share of pixels removed.
-        fill: float or per-channel sequence, the value of a removed pixel.
+        fill: float or per-channel sequence in `[0, 1]`, the value of a
+            removed pixel.
         batch_size: int, images evaluated at a time.
-        seed: int, seed of the random tie-breaking between equal scores.
+        seed: non-negative int, seed of the random tie-breaking between
+            equal scores (drawn per image from the seed and the image's
+            index, so results do not depend on `batch_size`).
 
     Returns:
         A Python float in `[0, 1]`.
@@ -366,9 +386,12 @@ def keep_accuracy(
             evaluator's prediction on the clean images.
         attributions: `(N, H, W)` maps.
         fraction: float in `[0, 1]`, share of pixels kept.
-        fill: float or per-channel sequence, the value of a removed pixel.
+        fill: float or per-channel sequence in `[0, 1]`, the value of a
+            removed pixel.
         batch_size: int, images evaluated at a time.
-        seed: int, seed of the random tie-breaking between equal scores.
+        seed: non-negative int, seed of the random tie-breaking between
+            equal scores (drawn per image from the seed and the image's
+            index, so results do not depend on `batch_size`).
 
     Returns:
         A Python float in `[0, 1]`.

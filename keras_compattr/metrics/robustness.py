@@ -12,6 +12,7 @@ from keras_compattr.metrics.localization import _as_maps
 from keras_compattr.metrics.localization import pxap
 from keras_compattr.utils.classifiers import check_images
 from keras_compattr.utils.classifiers import fill_values
+from keras_compattr.utils.validation import check_number
 
 PERTURBATIONS = ("pixel_drop", "background_swap")
 
@@ -69,8 +70,9 @@ def robustness(
         drop_fraction: float in `[0, 1]`, share of pixels dropped.
         swapped_images: images of the same shape as `images`; required by
             `"background_swap"`.
-        seed: int, seed of the dropped pixels.
-        fill: float or per-channel sequence, the value of a dropped pixel.
+        seed: non-negative int, seed of the dropped pixels.
+        fill: float or per-channel sequence in `[0, 1]`, the value of a
+            dropped pixel.
 
     Returns:
         A Python float in `[0, 100]`.
@@ -113,10 +115,9 @@ def robustness(
                 f"{images.shape}. Received shape {perturbed.shape}."
             )
     else:
-        if not 0.0 <= drop_fraction <= 1.0:
-            raise ValueError(
-                f"`drop_fraction` must be in [0, 1]. Received {drop_fraction}."
-            )
+        drop_fraction = check_number(drop_fraction, "drop_fraction", 0, 1)
+        seed = check_number(seed, "seed", low=0, integer=True)
+        fill = fill_values(fill, images.shape[-1])
         perturbed = _drop_pixels(images, drop_fraction, fill, seed)
     clean = _explain(explain_fn, images, images.shape[:3])
     reference = clean > clean.mean(axis=(1, 2), keepdims=True)
@@ -137,9 +138,7 @@ def _drop_pixels(images, drop_fraction, fill, seed):
     for i in range(num):
         dropped[i, rng.permutation(height * width)[:count]] = True
     dropped = dropped.reshape(num, height, width, 1)
-    return np.where(dropped, fill_values(fill, channels), images).astype(
-        "float32"
-    )
+    return np.where(dropped, fill, images).astype("float32")
 
 
 def sensitivity(explain_fn, images, radius=0.02, samples=8, seed=0):
@@ -157,11 +156,11 @@ def sensitivity(explain_fn, images, radius=0.02, samples=8, seed=0):
         explain_fn: callable `images -> (N, H, W)` maps, or an object with
             an `.explain(images)` method.
         images: `(N, H, W, C)` images, float in `[0, 1]` or integer `0..255`.
-        radius: float > 0, half-width of the uniform noise, in pixel units
-            of `[0, 1]` images.
+        radius: float in `(0, 1]`, half-width of the uniform noise, in
+            pixel units of `[0, 1]` images.
         samples: int, number of noise draws (one `explain_fn` call on all
             images per draw).
-        seed: int, seed of the noise.
+        seed: non-negative int, seed of the noise.
 
     Returns:
         A dict `{"max": float, "mean": float, "radius": float}`; lower is
@@ -183,12 +182,9 @@ def sensitivity(explain_fn, images, radius=0.02, samples=8, seed=0):
         it does not clip; here `radius=0.02`, 8 samples and clipping to the
         valid pixel range.
     """
-    if radius <= 0:
-        raise ValueError(f"`radius` must be > 0. Received radius={radius}.")
-    if int(samples) != samples or samples < 1:
-        raise ValueError(
-            f"`samples` must be a positive int. Received {samples}."
-        )
+    radius = check_number(radius, "radius", 0.0, 1.0, low_open=True)
+    samples = check_number(samples, "samples", low=1, integer=True)
+    seed = check_number(seed, "seed", low=0, integer=True)
     images = check_images(images)
     clean = _explain(explain_fn, images, images.shape[:3])
     norms = np.sqrt(np.sum(clean.astype("float64") ** 2, axis=(1, 2)))
@@ -198,8 +194,8 @@ def sensitivity(explain_fn, images, radius=0.02, samples=8, seed=0):
             "Every clean map is zero: relative sensitivity is undefined."
         )
     rng = np.random.default_rng(seed)
-    ratios = np.zeros((len(images), int(samples)))
-    for sample in range(int(samples)):
+    ratios = np.zeros((len(images), samples))
+    for sample in range(samples):
         noise = rng.uniform(-radius, radius, images.shape).astype("float32")
         noisy = np.clip(images + noise, 0.0, 1.0)
         maps = _explain(explain_fn, noisy, images.shape[:3])
@@ -212,5 +208,5 @@ def sensitivity(explain_fn, images, radius=0.02, samples=8, seed=0):
     return {
         "max": float(ratios.max(axis=1).mean()),
         "mean": float(ratios.mean(axis=1).mean()),
-        "radius": float(radius),
+        "radius": radius,
     }

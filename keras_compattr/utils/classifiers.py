@@ -7,29 +7,77 @@ labels, fill values and batched forward passes. Everything returns NumPy.
 import numpy as np
 from keras import ops
 
+from keras_compattr.utils import validation
 from keras_compattr.utils.images import to_unit_range_numpy
 
 
-def check_images(images, name="images"):
+def check_images(images, name="images", image_shape=None):
     """Checks `(N, H, W, C)` images and returns float32 pixels in `[0, 1]`.
+
+    The checks are those of
+    `keras_compattr.utils.validation.validate_classifier_images`: they
+    raise a `ValueError` or `TypeError` that names the fix.
 
     Args:
         images: channels-last images, float in `[0, 1]` or integer in
             `0..255`.
         name: the argument name used in error messages.
+        image_shape: `(H, W, C)` the classifier takes (see `input_shape`),
+            or `None` to check the rank only.
 
     Returns:
         A float32 NumPy array `(N, H, W, C)`.
     """
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(
-            f"`{name}` must have shape (N, H, W, C). "
-            f"Received shape {images.shape}."
-        )
-    if images.shape[0] == 0:
-        raise ValueError(f"`{name}` holds no image.")
+    images = validation.validate_classifier_images(images, name, image_shape)
     return to_unit_range_numpy(images)
+
+
+def input_shape(model):
+    """`(H, W, C)` of a classifier with one rank-4 input, else `None`.
+
+    Dimensions the model leaves open are `None`.
+    """
+    inputs = getattr(model, "inputs", None)
+    if not inputs or len(inputs) != 1 or len(inputs[0].shape) != 4:
+        return None
+    return tuple(inputs[0].shape[1:])
+
+
+def num_classes(model, images):
+    """Number of classes `K` of a classifier, from its output shape.
+
+    Read from the static output shape of a functional or Sequential
+    model; otherwise from one forward pass on the first image.
+    """
+    outputs = getattr(model, "outputs", None)
+    if outputs and len(outputs) == 1 and len(outputs[0].shape) == 2:
+        if outputs[0].shape[-1] is not None:
+            return int(outputs[0].shape[-1])
+    return int(model_outputs(model, images[:1]).shape[-1])
+
+
+def class_labels(model, images, labels, batch_size, name="labels"):
+    """Checked integer labels `(N,)`; the predicted class for `None`.
+
+    Labels are checked against the classifier's number of classes with
+    `keras_compattr.utils.validation.validate_labels`.
+
+    Args:
+        model: a Keras classifier.
+        images: float32 NumPy images `(N, H, W, C)`, already checked.
+        labels: `(N,)` integer or `(N, K)` one-hot labels, or `None`.
+        batch_size: int, images per forward pass for `None`.
+        name: the argument name used in error messages.
+
+    Returns:
+        An int32 NumPy array `(N,)`.
+    """
+    if labels is None:
+        return predicted_labels(model, images, batch_size)
+    validation.validate_labels(
+        labels, num_classes(model, images), len(images), name
+    )
+    return integer_labels(labels, len(images))
 
 
 def integer_labels(labels, num_images):
@@ -56,25 +104,18 @@ def integer_labels(labels, num_images):
     return labels.astype("int32")
 
 
-def fill_values(fill, channels):
+def fill_values(fill, channels, name="fill"):
     """The fill value `q` as a float32 array `(C,)`.
 
     Args:
-        fill: a float, or one float per channel.
+        fill: a float, or one float per channel, in `[0, 1]`.
         channels: int, number of image channels `C`.
+        name: the argument name used in error messages.
 
     Returns:
         A float32 NumPy array `(C,)`.
     """
-    fill = np.asarray(fill, "float32").reshape(-1)
-    if fill.size == 1:
-        fill = np.repeat(fill, channels)
-    if fill.size != channels:
-        raise ValueError(
-            f"`fill` must be a float or one value per channel ({channels}). "
-            f"Received {fill.size} values."
-        )
-    return fill
+    return validation.check_fill(fill, channels, name)
 
 
 def model_outputs(model, images):
@@ -115,8 +156,6 @@ def predicted_labels(model, images, batch_size):
 
 
 def check_batch_size(batch_size):
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(
-            f"`batch_size` must be a positive int. Received {batch_size!r}."
-        )
-    return int(batch_size)
+    return validation.check_number(
+        batch_size, "batch_size", low=1, integer=True
+    )

@@ -128,17 +128,20 @@ def check_image_shape(shape, image_shape, name="images", batched=True):
         raise ValueError(f"`{name}` holds no image (shape {shape}).")
 
 
-def check_image_values(images, name="images"):
+def check_image_values(images, name="images", strict=False):
     """Checks pixel values: finite, and in a range the model understands.
 
     Integer images are read as `0..255`: values outside raise a
     `ValueError`. Float images are read as `[0, 1]`: NaN or infinite
     values raise a `ValueError`, values far outside `[0, 1]` (below
-    `-0.5` or above `1.5`) give a warning with a hint to rescale.
+    `-0.5` or above `1.5`) give a warning with a hint to rescale, or
+    with `strict=True` a `ValueError` with that hint.
 
     Args:
         images: a NumPy array of images.
         name: the argument name used in messages.
+        strict: whether float pixels far outside `[0, 1]` raise rather
+            than warn.
     """
     dtype = dtype_name(images.dtype)
     is_float = "float" in dtype
@@ -190,11 +193,13 @@ def check_image_values(images, name="images"):
                 "deviation), pass [0, 1] pixels instead and put the "
                 "normalisation inside the networks."
             )
-        warnings.warn(
+        message = (
             f"`{name}` are float pixels in [{low:.3g}, {high:.3g}], far "
-            "outside [0, 1], the range float images are read in. " + hint,
-            stacklevel=4,
+            "outside [0, 1], the range float images are read in. " + hint
         )
+        if strict:
+            raise ValueError(message)
+        warnings.warn(message, stacklevel=4)
 
 
 def _as_array(data, name):
@@ -586,3 +591,160 @@ def validate_inputs(
             )
         validate_labels(y, num_classes, int(x.shape[0]), label_name)
     return x, is_single
+
+
+# === Explainers and metrics ===
+
+
+def _range_text(low, high, low_open, high_open):
+    if low is not None and high is not None:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        return f"in {left}{low:g}, {high:g}{right}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {high:g}"
+    return "finite"
+
+
+def check_number(
+    value,
+    name,
+    low=None,
+    high=None,
+    low_open=False,
+    high_open=False,
+    integer=False,
+):
+    """Checks a scalar argument of a metric or explainer.
+
+    Args:
+        value: the argument: a Python or NumPy number, or a scalar tensor.
+        name: the argument name used in messages.
+        low: lower bound, or `None`.
+        high: upper bound, or `None`.
+        low_open: whether `low` itself is excluded.
+        high_open: whether `high` itself is excluded.
+        integer: whether the value must be a whole number.
+
+    Returns:
+        The value as a Python `int` (with `integer`) or `float`.
+
+    Raises:
+        TypeError: not a real number (a string, `None`, a bool, an array
+            of several values).
+        ValueError: NaN, infinite, not whole (with `integer`), or out of
+            bounds.
+    """
+    kind = "an int" if integer else "a number"
+    wanted = f"`{name}` must be {kind} " + _range_text(
+        low, high, low_open, high_open
+    )
+    scalar = value
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        scalar = np.asarray(value)
+        scalar = scalar.item() if scalar.shape == () else value
+    if isinstance(scalar, (bool, np.bool_)) or not isinstance(
+        scalar, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{wanted}. Received {name}={value!r}.")
+    number = float(scalar)
+    bad = not np.isfinite(number) or (integer and number != round(number))
+    if low is not None:
+        bad = bad or number < low or (low_open and number == low)
+    if high is not None:
+        bad = bad or number > high or (high_open and number == high)
+    if bad:
+        raise ValueError(f"{wanted}. Received {name}={value!r}.")
+    return int(number) if integer else number
+
+
+def check_fill(fill, channels=None, name="fill"):
+    """Checks a pixel value (a fill or baseline) for `[0, 1]` images.
+
+    Args:
+        fill: a number, or one number per channel, in `[0, 1]`.
+        channels: int, the number of image channels; `None` skips the
+            check of the number of values.
+        name: the argument name used in messages.
+
+    Returns:
+        A float32 NumPy array: `(channels,)`, or the values as given when
+        `channels` is `None`.
+
+    Raises:
+        TypeError: not numbers.
+        ValueError: NaN or infinite values, values outside `[0, 1]`, or
+            a number of values that is neither 1 nor `channels`.
+    """
+    values = np.asarray(fill)
+    if (
+        values.dtype == bool
+        or not np.issubdtype(values.dtype, np.number)
+        or np.iscomplexobj(values)
+    ):
+        raise TypeError(
+            f"`{name}` must be a number or one number per channel, a pixel "
+            f"value in [0, 1]. Received {name}={fill!r}."
+        )
+    values = values.astype("float64").reshape(-1)
+    if values.size == 0:
+        raise ValueError(f"`{name}` holds no value. Received {name}={fill!r}.")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(
+            f"`{name}` must be finite: a pixel value in [0, 1]. "
+            f"Received {name}={fill!r}."
+        )
+    if values.min() < 0.0 or values.max() > 1.0:
+        raise ValueError(
+            f"`{name}` must be a pixel value in [0, 1], the range images "
+            "are read in (integer images are divided by 255): divide a "
+            f"0..255 value by 255. Received {name}={fill!r}."
+        )
+    if channels is not None:
+        if values.size == 1:
+            values = np.repeat(values, channels)
+        if values.size != channels:
+            raise ValueError(
+                f"`{name}` must be a float or one value per channel "
+                f"({channels}). Received {values.size} values."
+            )
+    return values.astype("float32")
+
+
+def validate_classifier_images(images, name="images", image_shape=None):
+    """Checks images given to an explainer or a metric, strictly.
+
+    As `validate_images`, but for any classifier: rank 4, channels-last,
+    matching `image_shape` when the classifier has a static input shape,
+    at least one image, real numbers, finite pixels, integers in
+    `0..255`, and floats not far outside `[0, 1]` (a `ValueError`, not a
+    warning: maps and perturbations of such images mean nothing).
+
+    Args:
+        images: an array, tensor or nested list `(N, H, W, C)`.
+        name: the argument name used in messages.
+        image_shape: `(H, W, C)` of the classifier (`None` for unknown
+            dimensions), or `None` to check the rank only.
+
+    Returns:
+        The images as a NumPy array (converted once from a tensor).
+    """
+    array = _as_array(images, name)
+    check_image_dtype(array.dtype, name)
+    if array.ndim != 4:
+        hint = (
+            " For one image, add a batch axis with `images[None]`."
+            if array.ndim == 3
+            else ""
+        )
+        raise ValueError(
+            f"`{name}` must have shape (N, H, W, C) (channels-last). "
+            f"Received shape {array.shape}.{hint}"
+        )
+    if image_shape is not None:
+        check_image_shape(array.shape, image_shape, name)
+    if array.shape[0] == 0:
+        raise ValueError(f"`{name}` holds no image (shape {array.shape}).")
+    check_image_values(array, name, strict=True)
+    return array
