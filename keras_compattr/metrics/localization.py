@@ -5,6 +5,8 @@ These functions work on NumPy arrays from any attribution method.
 
 import numpy as np
 
+from keras_compattr.utils.validation import check_number
+
 
 def _as_maps(array, name):
     """Float32 maps `(N, H, W)`; raises on bad dtype, shape, emptiness, NaN."""
@@ -59,6 +61,34 @@ def normalize_maps(attributions):
     return (maps - low) / span
 
 
+def threshold_bins(scores, num_thresholds):
+    """Bin of each score on the grid `tau_j = j / (num_thresholds - 1)`.
+
+    Bin `j` holds the float32 scores in `[tau_j, tau_{j+1})` and the last
+    bin holds 1.0, with each `tau_j` the float32 nearest `j / (T - 1)`. A
+    score equal to a threshold (0.53 is `tau_53` with 101 thresholds) so
+    falls in that threshold's bin: the first guess `floor(score * (T - 1))`
+    can be one off in float32, and is corrected by comparing the score
+    with the thresholds themselves. `PxAP` bins the same way in
+    `keras.ops`.
+
+    Args:
+        scores: float32 NumPy scores in `[0, 1]`.
+        num_thresholds: int >= 2, `T`.
+
+    Returns:
+        An int NumPy array of the shape of `scores`, in `[0, T - 1]`.
+    """
+    last = num_thresholds - 1
+    thresholds = np.arange(num_thresholds, dtype="float32") / np.float32(last)
+    scores = np.asarray(scores, "float32")
+    bins = np.clip(np.floor(scores * np.float32(last)).astype(int), 0, last)
+    upper = thresholds[np.minimum(bins + 1, last)]
+    bins += (bins < last) & (scores >= upper)
+    bins -= scores < thresholds[bins]
+    return np.clip(bins, 0, last)
+
+
 def pxap(scores, gt_masks, num_thresholds=101):
     """Pixel average precision (PxAP) of attribution scores, in `[0, 100]`.
 
@@ -70,21 +100,24 @@ def pxap(scores, gt_masks, num_thresholds=101):
     dropped below the first threshold, so recall reaches 1 exactly.
 
     Maps already in `[0, 1]` (such as COMET masks) are used as they are;
-    maps with values outside `[0, 1]` are min-max normalised per image first.
+    each map with a value outside `[0, 1]` is min-max normalised on its own
+    first (per image: the other maps are left as they are). A score equal
+    to a threshold counts as `>=` it (see `threshold_bins`).
 
     Args:
         scores: `(N, H, W)` attribution maps.
         gt_masks: `(N, H, W)` ground truth in `{0, 1}`.
-        num_thresholds: int, size of the threshold grid (101 gives steps of
-            0.01).
+        num_thresholds: int >= 2, size of the threshold grid (101 gives
+            steps of 0.01).
 
     Returns:
         A Python float. A perfect map gives 100; a random map gives about
         the foreground fraction times 100, and so does a constant map.
 
     Raises:
-        ValueError: shapes differ, an input is empty or not finite, or the
-            ground truth has no foreground pixel at all (PxAP undefined).
+        ValueError: shapes differ, an input is empty or not finite, the
+            ground truth has no foreground pixel at all (PxAP undefined),
+            or `num_thresholds` is not an int >= 2.
 
     Example:
 
@@ -97,23 +130,24 @@ def pxap(scores, gt_masks, num_thresholds=101):
     Reference:
         [Choe et al., 2020](https://arxiv.org/abs/2001.07437)
     """
+    num_thresholds = check_number(
+        num_thresholds, "num_thresholds", low=2, integer=True
+    )
     scores = _as_maps(scores, "scores")
     gt = _as_maps(gt_masks, "gt_masks")
     _check_same_shape(scores, gt, ("scores", "gt_masks"))
-    if scores.min() < 0.0 or scores.max() > 1.0:
-        scores = normalize_maps(scores)
+    # Only the maps with a value outside [0, 1] are rescaled, each alone.
+    low = scores.min(axis=(1, 2), keepdims=True)
+    outside = (low < 0.0) | (scores.max(axis=(1, 2), keepdims=True) > 1.0)
+    if outside.any():
+        scores = np.where(outside, normalize_maps(scores), scores)
     foreground = gt > 0.5
     num_foreground = foreground.sum()
     if num_foreground == 0:
         raise ValueError(
             "`gt_masks` has no foreground pixel: PxAP is undefined."
         )
-    # Bin j holds scores in [tau_j, tau_{j+1}); the last bin holds 1.0.
-    bins = np.clip(
-        np.floor(scores * (num_thresholds - 1) + 1e-6).astype(int),
-        0,
-        num_thresholds - 1,
-    )
+    bins = threshold_bins(scores, num_thresholds)
     fg_hist = np.bincount(bins[foreground], minlength=num_thresholds)
     bg_hist = np.bincount(bins[~foreground], minlength=num_thresholds)
     # Pixels with score >= tau_j.
@@ -133,7 +167,9 @@ def coverage(masks, part_masks, threshold=0.5):
 
     Args:
         masks: `(N, H, W)` masks or attribution maps.
-        part_masks: `(N, P, H, W)` ground truth, one map per part.
+        part_masks: `(N, P, H, W)` ground truth, one map per part. An
+            empty map marks an absent part (images with fewer parts); it
+            is left out of every figure.
         threshold: float, a pixel is selected when its mask value is
             `> threshold`.
 
@@ -142,7 +178,7 @@ def coverage(masks, part_masks, threshold=0.5):
         fraction of each part's pixels that are selected),
         `"all_parts_covered"` (float, fraction of images where every part
         has at least half its pixels selected), `"per_part"` (`(N, P)`
-        array of fractions) and `"per_image_all_covered"` (`(N,)` bool).
+        array of fractions, NaN for absent parts) and `"per_image_all_covered"` (`(N,)` bool).
 
     Example:
 
@@ -152,6 +188,7 @@ def coverage(masks, part_masks, threshold=0.5):
     >>> coverage(parts[:, 0], parts)["all_parts_covered"]
     0.0
     """
+    threshold = check_number(threshold, "threshold")
     masks = _as_maps(masks, "masks")
     part_masks = np.asarray(part_masks, "float32")
     if (
@@ -165,13 +202,18 @@ def coverage(masks, part_masks, threshold=0.5):
         )
     parts = part_masks > 0.5
     part_sizes = parts.sum(axis=(2, 3))
-    if np.any(part_sizes == 0):
-        raise ValueError("Every part in `part_masks` must have a pixel.")
+    present = part_sizes > 0
+    if not np.all(present.any(axis=1)):
+        raise ValueError(
+            "Every image needs at least one part with a pixel in "
+            "`part_masks`; empty part maps mark absent parts."
+        )
     selected = (masks > threshold)[:, None]
-    per_part = (selected & parts).sum(axis=(2, 3)) / part_sizes
-    all_covered = np.all(per_part >= 0.5, axis=1)
+    per_part = (selected & parts).sum(axis=(2, 3)) / np.maximum(part_sizes, 1)
+    per_part = np.where(present, per_part, np.nan)
+    all_covered = np.all((per_part >= 0.5) | ~present, axis=1)
     return {
-        "part_coverage": float(per_part.mean()),
+        "part_coverage": float(np.nanmean(per_part)),
         "all_parts_covered": float(all_covered.mean()),
         "per_part": per_part,
         "per_image_all_covered": all_covered,

@@ -8,6 +8,8 @@ evaluation loop or under `jit`. All math is in `keras.ops`.
 import keras
 from keras import ops
 
+from keras_compattr.utils.validation import check_number
+
 # Histogram counts are kept exactly as `high * _CARRY + low` in two int32
 # variables, so that no bin overflows before 2**51 pixels.
 _CARRY = 2**20
@@ -58,16 +60,15 @@ class PxAP(keras.metrics.Metric):
     same threshold grid and binning as `keras_compattr.metrics.pxap`, so
     both give the same value on the same data (to float32 rounding).
 
-    As in `pxap`, scores in `[0, 1]` are used as they are; when a batch
-    passed to `update_state` holds any value outside `[0, 1]`, every map of
-    that batch is min-max normalised per image (the check is per batch,
-    while `pxap` checks the whole array at once). `result()` is 0 while no
+    As in `pxap`, scores in `[0, 1]` are used as they are, and each map
+    with a value outside `[0, 1]` is min-max normalised on its own (per
+    image, so batching does not change the result). `result()` is 0 while no
     foreground pixel has been seen, and NaN once any non-finite score has
     been seen (until `reset_state`), where `pxap` raises.
 
     Args:
-        num_thresholds: int, size of the threshold grid (101 gives steps of
-            0.01).
+        num_thresholds: int >= 2, size of the threshold grid (101 gives
+            steps of 0.01).
         name: string, name of the metric.
         dtype: dtype of the result.
 
@@ -89,12 +90,9 @@ class PxAP(keras.metrics.Metric):
 
     def __init__(self, num_thresholds=101, name="pxap", dtype=None):
         super().__init__(name=name, dtype=dtype)
-        if int(num_thresholds) != num_thresholds or num_thresholds < 2:
-            raise ValueError(
-                "`num_thresholds` must be an int >= 2. "
-                f"Received num_thresholds={num_thresholds}."
-            )
-        self.num_thresholds = int(num_thresholds)
+        self.num_thresholds = check_number(
+            num_thresholds, "num_thresholds", low=2, integer=True
+        )
         # Row 0 counts background pixels, row 1 foreground pixels.
         self.low_counts = self.add_variable(
             shape=(2, self.num_thresholds),
@@ -127,17 +125,13 @@ class PxAP(keras.metrics.Metric):
         self.invalid_count.assign_add(
             ops.sum(ops.cast(ops.logical_not(ops.isfinite(scores)), "int32"))
         )
-        out_of_range = ops.logical_or(
-            ops.min(scores) < 0.0, ops.max(scores) > 1.0
-        )
+        # Only the maps with a value outside [0, 1] are rescaled, each alone.
         low = ops.min(scores, axis=(1, 2), keepdims=True)
         high = ops.max(scores, axis=(1, 2), keepdims=True)
+        out_of_range = ops.logical_or(low < 0.0, high > 1.0)
         span = ops.where(high > low, high - low, ops.ones_like(high))
         scores = ops.where(out_of_range, (scores - low) / span, scores)
-        last = self.num_thresholds - 1
-        bins = ops.clip(
-            ops.cast(ops.floor(scores * float(last) + 1e-6), "int32"), 0, last
-        )
+        bins = self._bins(scores)
         foreground = ops.cast(gt > 0.5, "int32")
         index = ops.reshape(bins + self.num_thresholds * foreground, (-1,))
         counts = ops.segment_sum(
@@ -149,6 +143,21 @@ class PxAP(keras.metrics.Metric):
         total_low = self.low_counts + counts
         self.high_counts.assign(self.high_counts + total_low // _CARRY)
         self.low_counts.assign(total_low % _CARRY)
+
+    def _bins(self, scores):
+        """`keras_compattr.metrics.threshold_bins` in `keras.ops`."""
+        last = self.num_thresholds - 1
+        thresholds = ops.arange(self.num_thresholds, dtype="float32")
+        thresholds = thresholds / float(last)
+        bins = ops.clip(
+            ops.cast(ops.floor(scores * float(last)), "int32"), 0, last
+        )
+        upper = ops.take(thresholds, ops.minimum(bins + 1, last))
+        bins = bins + ops.cast(
+            ops.logical_and(bins < last, scores >= upper), "int32"
+        )
+        bins = bins - ops.cast(scores < ops.take(thresholds, bins), "int32")
+        return ops.clip(bins, 0, last)
 
     def result(self):
         counts = ops.cast(self.high_counts, "float32") * float(
@@ -233,7 +242,7 @@ class Coverage(keras.metrics.Metric):
                 f"`statistic` must be one of {STATISTICS}. "
                 f"Received: statistic={statistic!r}"
             )
-        self.threshold = float(threshold)
+        self.threshold = check_number(threshold, "threshold")
         self.statistic = statistic
         self.part_fraction_sum = self.add_variable(
             shape=(), initializer="zeros", name="part_fraction_sum"
