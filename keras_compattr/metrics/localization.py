@@ -102,7 +102,8 @@ def pxap(scores, gt_masks, num_thresholds=101):
     Maps already in `[0, 1]` (such as COMET masks) are used as they are;
     each map with a value outside `[0, 1]` is min-max normalised on its own
     first (per image: the other maps are left as they are). A score equal
-    to a threshold counts as `>=` it (see `threshold_bins`).
+    to a threshold counts as `>=` it: scores are compared with the float32
+    thresholds themselves.
 
     Args:
         scores: `(N, H, W)` attribution maps.

@@ -145,7 +145,7 @@ class PxAP(keras.metrics.Metric):
         self.low_counts.assign(total_low % _CARRY)
 
     def _bins(self, scores):
-        """`keras_compattr.metrics.threshold_bins` in `keras.ops`."""
+        """`metrics.localization.threshold_bins`, in `keras.ops`."""
         last = self.num_thresholds - 1
         thresholds = ops.arange(self.num_thresholds, dtype="float32")
         thresholds = thresholds / float(last)
