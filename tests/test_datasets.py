@@ -209,14 +209,15 @@ def test_folder_images_labels_and_info(tmp_path):
         image_size=16,
         batch_size=6,
         return_info=True,
+        holdout=0,
     )
     (batch,) = _batches(ds)
     _check_batch(batch, 16)
     assert sorted(batch[1]) == [0, 0, 0, 1, 1, 1]
     assert info["class_names"] == ["cat", "dog"]
     assert info["num_examples"] == 6 and not info["has_masks"]
-    with pytest.raises(ValueError, match="but no 'test'"):
-        load(f"folder:{tmp_path}", split="test")
+    with pytest.raises(ValueError, match="no 'test' split"):
+        load(f"folder:{tmp_path}", split="test", holdout=0)
     with pytest.raises(ValueError, match="mask_dir"):
         load(f"folder:{tmp_path}", with_masks=True)
 
@@ -235,11 +236,12 @@ def test_folder_masks(tmp_path, mask_format):
             Image.fromarray(blob.astype(np.uint8) * 255).save(path)
     ds = load(
         f"folder:{tmp_path / 'images'}",
-        split="val",
         image_size=32,
         batch_size=6,
         with_masks=True,
+        shuffle=False,
         mask_dir=str(tmp_path / "masks"),
+        holdout=0,
     )
     (batch,) = _batches(ds)
     _check_batch(batch, 32, with_masks=True)
@@ -263,6 +265,7 @@ def test_augmentation_moves_images_and_masks_together(tmp_path):
             shuffle=False,
             seed=seed,
             mask_dir=str(tmp_path / "masks"),
+            holdout=0,
         )
         return _batches(ds)[0], _batches(ds)[0]
 
@@ -278,6 +281,150 @@ def test_augmentation_moves_images_and_masks_together(tmp_path):
     again, _ = run(seed=0)
     np.testing.assert_array_equal(again[0], images)
     assert not np.array_equal(second_epoch[0], images)
+
+
+def _write_numbered_folder(root, per_class=10, classes=("cat", "dog")):
+    """Writes 8x8 PNGs whose pixel value identifies each image."""
+    from PIL import Image
+
+    values = {}
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            value = 10 * i + c
+            image = np.full((8, 8, 3), value, np.uint8)
+            Image.fromarray(image).save(root / name / f"img{i:02d}.png")
+            values[value] = f"{name}/img{i:02d}.png"
+    return values
+
+
+def _image_ids(name, split, **kwargs):
+    ds, info = load(
+        name, split=split, image_size=8, batch_size=None, return_info=True,
+        **kwargs,
+    )  # fmt: skip
+    ids = [int(round(float(np.asarray(x)[0, 0, 0]) * 255)) for x, _ in ds]
+    assert len(ids) == info["num_examples"]
+    return ids, info
+
+
+def test_folder_without_splits_holds_out_validation_and_test(tmp_path):
+    values = _write_numbered_folder(tmp_path)
+    name = f"folder:{tmp_path}"
+    train, train_info = _image_ids(name, "train", seed=3)
+    val, val_info = _image_ids(name, "val")
+    test, test_info = _image_ids(name, "test")
+    # 10% of each class for validation, 10% for test, disjoint.
+    assert (len(train), len(val), len(test)) == (16, 2, 2)
+    assert sorted(train + val + test) == sorted(values)
+    assert not set(train) & set(val) and not set(train) & set(test)
+    assert not set(val) & set(test)
+    assert sorted(v % 10 for v in test) == [0, 1]  # one per class
+    assert not train_info["held_out"]
+    assert val_info["held_out"] and test_info["held_out"]
+    # The same split whatever the seed, and "validation" is "val".
+    assert sorted(_image_ids(name, "train", seed=7)[0]) == sorted(train)
+    assert _image_ids(name, "validation")[0] == val
+    # A larger share, and another split seed, give another split.
+    assert len(_image_ids(name, "test", holdout=0.3)[0]) == 6
+    assert _image_ids(name, "test", split_seed=1)[0] != test
+    with pytest.raises(ValueError, match="not a split name"):
+        load(name, split="extra")
+    with pytest.raises(ValueError, match="holdout"):
+        load(name, holdout=0.5)
+
+
+def test_folder_split_folders_are_kept_and_missing_ones_held_out(tmp_path):
+    _write_numbered_folder(tmp_path / "train")
+    _write_numbered_folder(tmp_path / "test", per_class=3)
+    name = f"folder:{tmp_path}"
+    train, _ = _image_ids(name, "train")
+    val, val_info = _image_ids(name, "val")
+    test, test_info = _image_ids(name, "test")
+    # Validation is held out of train/, test/ is read as it is.
+    assert (len(train), len(val), len(test)) == (18, 2, 6)
+    assert not set(train) & set(val)
+    assert val_info["held_out"] and not test_info["held_out"]
+    # With a validation folder, train/ stays whole and test is not made up.
+    (tmp_path / "test").rename(tmp_path / "val")
+    assert len(_image_ids(name, "train")[0]) == 20
+    assert not _image_ids(name, "val")[1]["held_out"]
+    with pytest.raises(ValueError, match="no 'test' split"):
+        load(name, split="test")
+
+
+def test_folder_too_small_to_hold_out(tmp_path):
+    _write_numbered_folder(tmp_path, per_class=2)
+    # Two images per class: both stay for training.
+    assert len(_image_ids(f"folder:{tmp_path}", "train")[0]) == 4
+    with pytest.raises(ValueError, match="too few images"):
+        load(f"folder:{tmp_path}", split="test")
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_image_size_takes_height_and_width(tmp_path, augment):
+    red = _write_folder(tmp_path / "images")
+    for key, blob in red.items():
+        (tmp_path / "masks" / key).parent.mkdir(parents=True, exist_ok=True)
+        np.save(tmp_path / "masks" / f"{key}.npy", blob)
+    options = {"batch_size": 2, "with_masks": True, "augment": augment}
+    for name, extra in [
+        ("synthetic", {"num_images": 2}),
+        ("synthetic/one_part", {"num_images": 2}),
+        (
+            f"folder:{tmp_path / 'images'}",
+            {"mask_dir": str(tmp_path / "masks"), "holdout": 0},
+        ),
+    ]:
+        ds, info = load(
+            name, image_size=(24, 40), return_info=True, **options, **extra
+        )
+        images, labels, masks = _batches(ds)[0]
+        assert images.shape == (2, 24, 40, 3), name
+        assert masks.shape == (2, 24, 40), name
+        assert set(np.unique(masks)) <= {0.0, 1.0}
+        assert info["image_size"] == (24, 40)
+    # A square pair is the same as the int.
+    pair = _batches(load("synthetic", image_size=[32, 32], num_images=4))
+    square = _batches(load("synthetic", image_size=32, num_images=4))
+    np.testing.assert_array_equal(pair[0][0], square[0][0])
+    with tfds.testing.mock_data(num_examples=2):
+        ds = load(
+            "oxford_iiit_pet", image_size=(16, 8), download=True, **options
+        )
+        images, _, masks = _batches(ds)[0]
+    assert images.shape == (2, 16, 8, 3) and masks.shape == (2, 16, 8)
+    mask = np.asarray(
+        loaders._box_mask(tf.constant([0.0, 0.5, 0.5, 1.0]), (2, 4))
+    )
+    np.testing.assert_array_equal(mask, [[0, 0, 1, 1], [0, 0, 0, 0]])
+
+
+@pytest.mark.parametrize(
+    "image_size, message",
+    [((0, 8), "at least 1"), ((8, 8, 3), "pair"), ((8.0, 8), "an int")],
+)
+def test_image_size_errors(image_size, message):
+    with pytest.raises(ValueError, match=message):
+        load("synthetic", image_size=image_size)
+
+
+@pytest.mark.parametrize("download", [None, False])
+def test_mock_data_counts_as_available(download):
+    # As tfds documents: pipelines are tested under `mock_data`, offline.
+    start = time.time()
+    with tfds.testing.mock_data(num_examples=3):
+        ds, info = load(
+            "cifar10",
+            image_size=16,
+            batch_size=3,
+            download=download,
+            return_info=True,
+        )
+        (batch,) = _batches(ds)
+    _check_batch(batch, 16)
+    assert info["num_classes"] == 10
+    assert time.time() - start < 20  # no probe of the download host
 
 
 # === Errors ===
@@ -301,6 +448,12 @@ def test_fails_fast_when_download_host_is_unreachable(tmp_path, monkeypatch):
     assert time.time() - start < 20
     assert str(tmp_path) in str(error.value)
     assert isinstance(error.value, FileNotFoundError)
+    # Worded for Python callers, and for the command line.
+    assert "`download=True`" in str(error.value)
+    assert "`data_dir=DIR`" in str(error.value)
+    cli = error.value.cli_message
+    assert "pass --download" in cli and "--data-dir DIR" in cli
+    assert "download=True" not in cli and "data_dir=" not in cli
 
 
 def test_network_probe_is_bounded(monkeypatch):

@@ -8,6 +8,7 @@ set that is not prepared locally and cannot be downloaded raises
 `DatasetNotAvailableError` within a few seconds.
 """
 
+import hashlib
 import math
 import os
 import re
@@ -49,6 +50,13 @@ _TFDS_DATASETS = {
 _SYNTHETIC_SPLITS = {"train": (2000, 0), "test": (500, 1)}  # size, seed
 _SYNTHETIC_MAX_SIZE = 64  # Generated at most this size, then resized.
 _SPLIT_FOLDERS = ("train", "val", "validation", "test")
+# Split names of a folder, and the folders that can hold each.
+_FOLDER_SPLITS = {
+    "train": ("train",),
+    "val": ("val", "validation"),
+    "validation": ("validation", "val"),
+    "test": ("test",),
+}
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 _MASK_EXTENSIONS = (".npy", ".png", ".bmp", ".gif", ".jpg", ".jpeg")
 _SHUFFLE_BUFFER = 1024  # Examples held by the shuffle buffer of TFDS sets.
@@ -68,7 +76,14 @@ DATASETS = (
 
 
 class DatasetNotAvailableError(FileNotFoundError):
-    """A data set is not prepared locally and cannot be downloaded now."""
+    """A data set is not prepared locally and cannot be downloaded now.
+
+    `str(error)` words its advice for Python callers (`download=True`,
+    `data_dir=DIR`); `cli_message` gives the same advice for the command
+    line (`--download`, `--data-dir DIR`).
+    """
+
+    cli_message = None
 
 
 def load(
@@ -85,6 +100,8 @@ def load(
     return_info=False,
     num_images=None,
     mask_dir=None,
+    holdout=0.1,
+    split_seed=0,
 ):
     """Loads an image classification data set as a `tf.data.Dataset`.
 
@@ -107,10 +124,19 @@ def load(
     - `"imagenette"` (splits `"train"` and `"validation"`), `"stl10"`,
       `"cifar10"`: no masks.
     - `"folder:PATH"`: a local folder with one sub-folder of images per
-      class (JPEG, PNG, BMP, GIF; classes in sorted order). If `PATH` has a
-      sub-folder named `split` (such as `PATH/train`, `PATH/val`), that one
-      is read; otherwise `PATH` itself is read whatever `split` is. Masks
-      come from `mask_dir`, which mirrors the image folder: the mask of
+      class (JPEG, PNG, BMP, GIF; classes in sorted order), either directly
+      in `PATH` or in split folders `PATH/train`, `PATH/val` (or
+      `PATH/validation`) and `PATH/test`. A split folder that exists is
+      read as it is. Without a validation folder, a `"val"`
+      (`"validation"`) split is held out of the training images
+      (`PATH/train`, or `PATH` itself without split folders), and so is a
+      `"test"` split if there is no test folder either: a share `holdout`
+      of each class, chosen by
+      a hash of each file's path and `split_seed`, so every call (and
+      `keras-compattr train` and `evaluate`) gets the same split, and
+      `"train"` then reads the rest. `info["held_out"]` says whether the
+      split was held out this way. Masks come from `mask_dir`, which
+      mirrors the image folder: the mask of
       `PATH/<split>/<class>/<stem>.<ext>` is
       `mask_dir/<split>/<class>/<stem>.npy` (or `.png`, ...; foreground
       where the value is above 0.5, or 127 for 8-bit images).
@@ -122,11 +148,11 @@ def load(
     saying where the data should be and how to prepare it. Any TFDS split
     string works, such as `"train[:10%]"` or `"train+test"`.
 
-    Images are resized to `image_size` x `image_size` (bilinear with
-    antialiasing, without keeping the aspect ratio), masks with nearest
-    neighbour. `augment=True` adds the paper's training augmentation to
-    every image and, identically, to its mask: a random crop after zero
-    padding of `16 * image_size / 224` pixels (16 px at 224 px), a
+    Images are resized to `image_size` (bilinear with antialiasing,
+    without keeping the aspect ratio), masks with nearest neighbour.
+    `augment=True` adds the paper's training augmentation to every image
+    and, identically, to its mask: a random crop after zero padding of
+    `16 * min(height, width) / 224` pixels (16 px at 224 px), a
     horizontal flip with probability 0.5, and a rotation by up to 15
     degrees (bilinear for images, nearest for masks, zero fill). It draws
     new parameters every epoch, deterministically from `seed`.
@@ -134,7 +160,8 @@ def load(
     Args:
         name: str, a data set above.
         split: str, the split to read.
-        image_size: int, height and width of the output images.
+        image_size: int (height and width) or `(height, width)`, the size
+            of the output images.
         batch_size: int, or `None` for unbatched examples.
         with_masks: bool, also yield foreground masks. Raises `ValueError`
             for a data set without masks.
@@ -146,20 +173,31 @@ def load(
         download: `None` (download a missing TFDS data set if its host is
             reachable), `False` (never download: raise at once if the data
             is absent) or `True` (always try; TFDS then retries for minutes
-            when offline).
+            when offline). Under `tfds.testing.mock_data` a data set counts
+            as prepared.
         return_info: bool, also return a dict with `"class_names"` (list of
             str), `"num_classes"`, `"num_examples"` (int, or `None` when
             unknown), `"has_masks"` (whether the data set can give masks),
-            `"name"`, `"split"` and `"image_size"`.
+            `"held_out"` (whether a folder's split was held out of its
+            training images, see above), `"name"`, `"split"` and
+            `"image_size"`.
         num_images: int, size of a synthetic split (defaults above). Only
             for synthetic data.
         mask_dir: str, folder of masks of a `"folder:PATH"` data set.
+        holdout: float in `[0, 0.5)`, share of each class held out for a
+            missing validation split and, again, for a missing test split
+            of a `"folder:PATH"` data set (default 0.1: 80% train, 10%
+            validation, 10% test without split folders). 0 holds nothing
+            out: a missing split is an error.
+        split_seed: int, seed of the held-out choice, independent of
+            `seed` so that training and evaluation with other seeds see
+            the same split.
 
     Returns:
         A prefetched `tf.data.Dataset` of `(images, labels)` or, with
         `with_masks=True`, `(images, labels, masks)`: images
-        `(B, image_size, image_size, 3)` float32 in `[0, 1]`, labels `(B,)`
-        int32, masks `(B, image_size, image_size)` float32 in `{0, 1}`.
+        `(B, height, width, 3)` float32 in `[0, 1]`, labels `(B,)` int32,
+        masks `(B, height, width)` float32 in `{0, 1}`.
         With `return_info=True`, the tuple `(dataset, info)`.
 
     Example:
@@ -171,7 +209,7 @@ def load(
     >>> tuple(images.shape), tuple(masks.shape), info["num_classes"]
     ((8, 32, 32, 3), (8, 32, 32), 4)
     """
-    _check_positive_int(image_size, "image_size")
+    size = _image_size(image_size)
     if batch_size is not None:
         _check_positive_int(batch_size, "batch_size")
     if not isinstance(name, str):
@@ -188,6 +226,14 @@ def load(
         raise ValueError("`num_images` applies to synthetic data only.")
     if mask_dir is not None and not name.startswith("folder:"):
         raise ValueError("`mask_dir` applies to `folder:PATH` data only.")
+    if (
+        isinstance(holdout, bool)
+        or not isinstance(holdout, (int, float, np.number))
+        or not 0.0 <= holdout < 0.5
+    ):
+        raise ValueError(
+            f"`holdout` must be a float in [0, 0.5). Received: {holdout!r}"
+        )
     if shuffle is None:
         shuffle = split.strip().startswith("train")
 
@@ -195,21 +241,23 @@ def load(
         ds, info = _folder_source(
             name[len("folder:") :],
             split,
-            image_size,
+            size,
             with_masks,
             shuffle,
             seed,
             mask_dir,
+            holdout,
+            split_seed,
         )
     elif name.split("/")[0] == "synthetic":
         ds, info = _synthetic_source(
-            name, split, image_size, with_masks, shuffle, seed, num_images
+            name, split, size, with_masks, shuffle, seed, num_images
         )
     elif name in _TFDS_DATASETS:
         ds, info = _tfds_source(
             name,
             split,
-            image_size,
+            size,
             with_masks,
             shuffle,
             data_dir,
@@ -220,12 +268,17 @@ def load(
         raise ValueError(
             f"Unknown data set {name!r}. Available: {', '.join(DATASETS)}."
         )
-    info.update(name=name, split=split, image_size=image_size)
+    info.setdefault("held_out", False)
+    info.update(
+        name=name,
+        split=split,
+        image_size=size if isinstance(image_size, (tuple, list)) else size[0],
+    )
 
     import tensorflow as tf
 
     if augment:
-        ds = _augment_dataset(ds, image_size, with_masks, seed)
+        ds = _augment_dataset(ds, size, with_masks, seed)
     if batch_size is not None:
         ds = ds.batch(batch_size)
     ds = ds.prefetch(tf.data.AUTOTUNE)
@@ -240,6 +293,21 @@ def _check_positive_int(value, name):
         raise ValueError(f"`{name}` must be an int. Received: {value!r}")
     if value < 1:
         raise ValueError(f"`{name}` must be at least 1. Received: {value}")
+
+
+def _image_size(value):
+    """`(height, width)` of an int or a `(height, width)` pair."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(
+                "`image_size` must be an int or a (height, width) pair. "
+                f"Received: {value!r}"
+            )
+        for side in value:
+            _check_positive_int(side, "image_size")
+        return int(value[0]), int(value[1])
+    _check_positive_int(value, "image_size")
+    return int(value), int(value)
 
 
 def _check_tfds_split(name, split, splits):
@@ -297,18 +365,27 @@ def _url_reachable(url, timeout=_PROBE_TIMEOUT):
 # === TFDS data sets ===
 
 
+def _tfds_mocked(builder):
+    """Whether `tfds.testing.mock_data` replaces the builder's data."""
+    prepare = getattr(type(builder), "download_and_prepare", None)
+    module = getattr(prepare, "__module__", None) or ""
+    return module.startswith("tensorflow_datasets.testing")
+
+
 def _ensure_prepared(builder, name, download):
     """Prepares a TFDS data set, or raises `DatasetNotAvailableError`."""
-    if builder.is_prepared():
+    if builder.is_prepared() or _tfds_mocked(builder):
+        # Mocked data is generated on the fly: there is nothing to fetch.
         return
     probe = _TFDS_DATASETS[name]["probe"]
+    host = probe.split("/")[2] if probe.count("/") >= 2 else probe
     if download is False:
-        reason = "`download=False`"
+        reasons = ("`download=False`", "--no-download")
     elif download is None and not _url_reachable(probe):
-        host = probe.split("/")[2]
-        reason = (
+        reasons = tuple(
             f"its download host {host} is unreachable; if it is not, pass "
-            "`download=True`"
+            f"{flag}"
+            for flag in ("`download=True`", "--download")
         )
     else:
         builder.download_and_prepare()
@@ -316,42 +393,64 @@ def _ensure_prepared(builder, name, download):
     target = str(builder.data_dir)
     depth = 3 if builder.builder_config is not None else 2
     relative = os.path.join(*target.split(os.sep)[-depth:])
-    raise DatasetNotAvailableError(
-        f"The {name!r} data set is not prepared in {target} and is not "
-        f"downloaded ({reason}). Prepare it on a machine with internet "
-        "access:\n"
-        f'    python -c "import tensorflow_datasets as tfds; tfds.builder('
-        f"'{name}', data_dir='DIR').download_and_prepare()\"\n"
-        f"(or `tfds build {name} --data_dir DIR`), then copy DIR/{relative} "
-        f"to {target}, or pass `data_dir=DIR` (or set TFDS_DATA_DIR). "
-        "Offline, `load('synthetic')` and `load('folder:PATH')` need no "
-        "download."
+
+    def message(reason, prepare, data_dir, offline):
+        return (
+            f"The {name!r} data set is not prepared in {target} and is not "
+            f"downloaded ({reason}). Prepare it on a machine with internet "
+            f"access:\n    {prepare}\nthen copy DIR/{relative} to {target}, "
+            f"or pass {data_dir} (or set TFDS_DATA_DIR). Offline, {offline} "
+            "need no download."
+        )
+
+    error = DatasetNotAvailableError(
+        message(
+            reasons[0],
+            f'python -c "import tensorflow_datasets as tfds; tfds.builder('
+            f"'{name}', data_dir='DIR').download_and_prepare()\"\n"
+            f"(or `tfds build {name} --data_dir DIR`),",
+            "`data_dir=DIR`",
+            "`load('synthetic')` and `load('folder:PATH')`",
+        )
     )
+    error.cli_message = message(
+        reasons[1],
+        f"tfds build {name} --data_dir DIR",
+        "--data-dir DIR",
+        "`--dataset synthetic` and `--dataset folder:PATH`",
+    )
+    raise error
 
 
 def _resize_uint8(image, size):
+    """Resizes to `size`, `(height, width)`, as uint8."""
     import tensorflow as tf
 
-    image = tf.image.resize(image, (size, size), antialias=True)
+    image = tf.image.resize(image, size, antialias=True)
     return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
 
 
 def _resize_mask(mask, size):
-    """Resizes a boolean `(H, W)` mask with nearest neighbour, to uint8."""
+    """Resizes a boolean `(H, W)` mask to `size` (nearest), as uint8."""
     import tensorflow as tf
 
     mask = tf.cast(mask, tf.uint8)[..., None]
-    mask = tf.image.resize(mask, (size, size), method="nearest")
+    mask = tf.image.resize(mask, size, method="nearest")
     return tf.cast(mask[..., 0], tf.uint8)
 
 
 def _box_mask(box, size):
-    """A `(size, size)` uint8 mask of a TFDS box `(ymin, xmin, ymax, xmax)`."""
+    """A uint8 mask of a TFDS box `(ymin, xmin, ymax, xmax)`.
+
+    `size` is an int or `(height, width)`.
+    """
     import tensorflow as tf
 
-    centres = (tf.range(size, dtype=tf.float32) + 0.5) / size
-    rows = (centres >= box[0]) & (centres <= box[2])
-    cols = (centres >= box[1]) & (centres <= box[3])
+    height, width = _image_size(size)
+    rows = (tf.range(height, dtype=tf.float32) + 0.5) / height
+    cols = (tf.range(width, dtype=tf.float32) + 0.5) / width
+    rows = (rows >= box[0]) & (rows <= box[2])
+    cols = (cols >= box[1]) & (cols <= box[3])
     return tf.cast(rows[:, None] & cols[None, :], tf.uint8)
 
 
@@ -444,11 +543,12 @@ def _synthetic_source(
     if num_images is None:
         num_images = default_size
     _check_positive_int(num_images, "num_images")
-    native = min(image_size, _SYNTHETIC_MAX_SIZE)
+    native = min(max(image_size), _SYNTHETIC_MAX_SIZE)
     if native < 24:
+        received = image_size[0] if len(set(image_size)) == 1 else image_size
         raise ValueError(
             f"Synthetic data needs `image_size` of at least 24. "
-            f"Received: {image_size}"
+            f"Received: {received}"
         )
     data = synthetic(
         num_images, native, variant=variant, seed=seed + seed_offset
@@ -465,8 +565,8 @@ def _synthetic_source(
 
     def gather(index):
         image = tf.gather(images, index)
-        if native != image_size:
-            image = tf.image.resize(image, (image_size, image_size))
+        if (native, native) != image_size:
+            image = tf.image.resize(image, image_size)
             image = tf.clip_by_value(image, 0.0, 1.0)
         elements = (image, tf.gather(labels, index))
         if with_masks:
@@ -511,8 +611,101 @@ def _load_npy_mask(path):
     return (mask.astype("float32") > 0.5).astype("uint8")
 
 
+def _folder_split(path, split, holdout):
+    """Where a folder's split comes from.
+
+    Returns:
+        `(image_root, share, carved)`: the folder to list, the held-out
+        share to read from it (`"train"`, `"val"`, `"test"`, or `None` for
+        all of it) and the shares held out of it (`("test", "val")`,
+        `("val",)` or none).
+    """
+    present = [
+        d for d in _SPLIT_FOLDERS if os.path.isdir(os.path.join(path, d))
+    ]
+
+    def folder_of(name):
+        for folder in _FOLDER_SPLITS.get(name, (name,)):
+            if os.path.isdir(os.path.join(path, folder)):
+                return folder
+        return None
+
+    # A missing validation split is held out; a missing test split only
+    # when there is no validation folder either (else train/ stays whole).
+    carved = ()
+    if holdout > 0 and folder_of("val") is None:
+        carved = ("val",) if folder_of("test") else ("test", "val")
+    name = split.strip()
+    share = "val" if name == "validation" else name
+    folder = folder_of(name)
+    if folder is not None and name != "train":
+        return os.path.join(path, folder), None, ()
+    # The training images: held-out shares come out of them.
+    pool = path if not present else None
+    if folder_of("train") is not None:
+        pool = os.path.join(path, folder_of("train"))
+    if share in ("train", *carved) and pool is not None:
+        return pool, share if carved else None, carved
+    available = present or ["train"]
+    if pool is None:
+        reason = f"its split folders are {present}"
+    elif share == "test" and holdout > 0:
+        reason = (
+            "none is held out next to a validation folder: add a test "
+            "folder, or use 'val'"
+        )
+    elif holdout > 0:
+        reason = f"{split!r} is not a split name"
+    else:
+        reason = "`holdout=0`"
+    if present or holdout > 0:
+        available = sorted(set(available) | {"train", *carved})
+    raise ValueError(
+        f"Image folder {path!r} has no {split!r} split ({reason}). "
+        f"Available: {', '.join(available)}."
+    )
+
+
+def _hold_out(paths, labels, share, carved, holdout, split_seed):
+    """Keeps the paths (in order) of one share of each class."""
+    if share is None:
+        return paths, labels
+    by_class = {}
+    for relative, label in zip(paths, labels):
+        by_class.setdefault(label, []).append(relative)
+    kept = set()
+    for files in by_class.values():
+        count = max(1, round(len(files) * holdout))
+        while count > 0 and len(files) - len(carved) * count < 1:
+            count -= 1  # Keep at least one training image per class.
+        ranked = sorted(
+            files,
+            key=lambda p: hashlib.sha256(
+                f"{split_seed}/{p.replace(os.sep, '/')}".encode()
+            ).hexdigest(),
+        )
+        shares = {
+            name: ranked[i * count : (i + 1) * count]
+            for i, name in enumerate(carved)
+        }
+        if share == "train":
+            kept.update(ranked[len(carved) * count :])
+        else:
+            kept.update(shares[share])
+    chosen = [i for i, p in enumerate(paths) if p in kept]
+    return [paths[i] for i in chosen], [labels[i] for i in chosen]
+
+
 def _folder_source(
-    path, split, image_size, with_masks, shuffle, seed, mask_dir
+    path,
+    split,
+    image_size,
+    with_masks,
+    shuffle,
+    seed,
+    mask_dir,
+    holdout=0.1,
+    split_seed=0,
 ):
     import tensorflow as tf
 
@@ -521,19 +714,7 @@ def _folder_source(
             f"Image folder {path!r} does not exist. Use `folder:PATH` with a "
             "folder holding one sub-folder of images per class."
         )
-    split_folder = os.path.join(path, split)
-    if os.path.isdir(split_folder):
-        image_root = split_folder
-    else:
-        present = [
-            d for d in _SPLIT_FOLDERS if os.path.isdir(os.path.join(path, d))
-        ]
-        if present:
-            raise ValueError(
-                f"Image folder {path!r} has split folders {present} but no "
-                f"{split!r}."
-            )
-        image_root = path
+    image_root, share, carved = _folder_split(path, split, holdout)
     class_names = sorted(
         d
         for d in os.listdir(image_root)
@@ -554,11 +735,20 @@ def _folder_source(
             f"Image folder {image_root!r} holds no images "
             f"({', '.join(_IMAGE_EXTENSIONS)})."
         )
+    paths, labels = _hold_out(paths, labels, share, carved, holdout, split_seed)
+    if not paths:
+        raise ValueError(
+            f"Image folder {image_root!r} has too few images to hold out a "
+            f"{split!r} split (a share of {holdout:g} of each class, keeping "
+            "one training image per class): add images, or a split folder "
+            f"{os.path.join(path, split)!r}."
+        )
     info = {
         "class_names": class_names,
         "num_classes": len(class_names),
         "num_examples": len(paths),
         "has_masks": mask_dir is not None,
+        "held_out": share is not None and share != "train",
     }
 
     mask_paths = None
@@ -571,10 +761,11 @@ def _folder_source(
         if not os.path.isdir(mask_dir):
             raise ValueError(f"Mask folder {mask_dir!r} does not exist.")
         mask_root = mask_dir
-        if image_root == split_folder and os.path.isdir(
-            os.path.join(mask_dir, split)
+        folder = os.path.relpath(image_root, path)
+        if folder != os.curdir and os.path.isdir(
+            os.path.join(mask_dir, folder)
         ):
-            mask_root = os.path.join(mask_dir, split)
+            mask_root = os.path.join(mask_dir, folder)
         mask_paths = [_find_mask(mask_root, p) for p in paths]
         missing = [p for p, m in zip(paths, mask_paths) if m is None]
         if missing:
@@ -593,7 +784,7 @@ def _folder_source(
     def read(image_path, label, *mask_path):
         data = tf.io.read_file(image_path)
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        image = tf.image.resize(image, (image_size, image_size), antialias=True)
+        image = tf.image.resize(image, image_size, antialias=True)
         image = tf.clip_by_value(image / 255.0, 0.0, 1.0)
         if not mask_path:
             return image, label
@@ -646,18 +837,18 @@ def _augment_example(image, mask, seed, image_size):
     """Pads and random-crops, flips and rotates one image and its mask.
 
     Args:
-        image: `(S, S, C)` float32 tensor.
-        mask: `(S, S)` float32 tensor, or `None`.
+        image: `(H, W, C)` float32 tensor.
+        mask: `(H, W)` float32 tensor, or `None`.
         seed: `(2,)` integer tensor, the stateless random seed.
-        image_size: int, `S`.
+        image_size: `(H, W)`.
 
     Returns:
         `(image, mask)`, transformed identically (`mask` stays `None`).
     """
     import tensorflow as tf
 
-    size = image_size
-    pad = max(1, round(16 * size / 224))
+    height, width = image_size
+    pad = max(1, round(16 * min(height, width) / 224))
     channels = image.shape[-1]
     stacked = image if mask is None else tf.concat([image, mask[..., None]], -1)
     depth = stacked.shape[-1]
@@ -667,17 +858,19 @@ def _augment_example(image, mask, seed, image_size):
     offset = tf.random.stateless_uniform(
         [2], keys[0], 0, 2 * pad + 1, dtype=tf.int32
     )
-    stacked = tf.slice(padded, [offset[0], offset[1], 0], [size, size, depth])
+    stacked = tf.slice(
+        padded, [offset[0], offset[1], 0], [height, width, depth]
+    )
     flip = tf.random.stateless_uniform([], keys[1]) < 0.5
     stacked = tf.where(flip, tf.reverse(stacked, axis=[1]), stacked)
 
     angle = tf.random.stateless_uniform([], keys[2], -15.0, 15.0)
     angle = angle * (math.pi / 180.0)
     cos, sin = tf.cos(angle), tf.sin(angle)
-    extent = float(size - 1)
+    x_extent, y_extent = float(width - 1), float(height - 1)
     # Maps output to input pixel coordinates: a rotation about the centre.
-    x_offset = (extent - (cos * extent - sin * extent)) / 2.0
-    y_offset = (extent - (sin * extent + cos * extent)) / 2.0
+    x_offset = (x_extent - (cos * x_extent - sin * y_extent)) / 2.0
+    y_offset = (y_extent - (sin * x_extent + cos * y_extent)) / 2.0
     zero = tf.zeros_like(cos)
     transform = tf.stack([cos, -sin, x_offset, sin, cos, y_offset, zero, zero])[
         None
@@ -687,15 +880,15 @@ def _augment_example(image, mask, seed, image_size):
         return tf.raw_ops.ImageProjectiveTransformV3(
             images=x[None],
             transforms=transform,
-            output_shape=[size, size],
+            output_shape=[height, width],
             fill_value=0.0,
             interpolation=interpolation,
             fill_mode="CONSTANT",
         )[0]
 
     image = rotate(stacked[..., :channels], "BILINEAR")
-    image = tf.ensure_shape(image, [size, size, channels])
+    image = tf.ensure_shape(image, [height, width, channels])
     if mask is None:
         return image, None
     mask = rotate(stacked[..., channels:], "NEAREST")[..., 0]
-    return image, tf.ensure_shape(mask, [size, size])
+    return image, tf.ensure_shape(mask, [height, width])
