@@ -183,6 +183,7 @@ def run_demo(
         predictions=probabilities,
         class_names=test["class_names"],
         fill_value=keras.ops.convert_to_numpy(model.fill),
+        gt_masks=test["masks"][:6],  # the evidence; other tiles distract
         save_path=figure_path,
     )
     model_path = os.path.join(output, "comet.keras")

@@ -27,7 +27,19 @@ def _error_line(capsys):
     return lines[0]
 
 
-def test_demo_with_a_tiny_budget_writes_its_outputs(tmp_path, capsys):
+def test_demo_with_a_tiny_budget_writes_its_outputs(
+    tmp_path, capsys, monkeypatch
+):
+    import keras_compattr.visualization as visualization
+
+    figures = []
+
+    def plot_explanations(*args, **kwargs):
+        figures.append((kwargs, original(*args, **kwargs)))
+        return figures[-1][1]
+
+    original = visualization.plot_explanations
+    monkeypatch.setattr(visualization, "plot_explanations", plot_explanations)
     output = os.path.join(tmp_path, "demo")
     code = main(
         [
@@ -57,6 +69,14 @@ def test_demo_with_a_tiny_budget_writes_its_outputs(tmp_path, capsys):
         assert 0.0 <= results[key] <= 100.0
     printed = capsys.readouterr().out
     assert "both parts covered" in printed and "Figure:" in printed
+    # The figure outlines the evidence tiles, so that a reader can tell
+    # them from the distractors.
+    [(kwargs, figure)] = figures
+    assert kwargs["gt_masks"].shape == (6, 32, 32)
+    assert set(np.unique(kwargs["gt_masks"])) == {0.0, 1.0}
+    image_column = figure.axes[0:24:4]
+    assert image_column[0].get_title() == "image (evidence outlined)"
+    assert all(ax.collections for ax in image_column)
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,41 @@ def test_plot_explanations_writes_a_png(tmp_path):
     assert _is_png(path)
 
 
+def _contours(ax):
+    from matplotlib.contour import ContourSet
+
+    return [c for c in ax.collections if isinstance(c, ContourSet)]
+
+
+def test_plot_explanations_outlines_the_evidence(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (3, 16, 16, 3))
+    evidence = np.zeros((3, 16, 16, 1))
+    evidence[:, 2:6, 2:6] = 1  # one evidence tile per image ...
+    evidence[2] = 0  # ... but none in the last one
+    figure = plot_explanations(
+        images,
+        rng.uniform(0, 1, (3, 16, 16)),
+        gt_masks=evidence,
+        save_path=os.path.join(tmp_path, "grid.png"),
+    )
+    axes = np.array(figure.axes[:12]).reshape(3, 4)
+    assert axes[0, 0].get_title() == "image (evidence outlined)"
+    for row in range(2):
+        # Outlined on the image and on the mask, nowhere else.
+        assert [len(_contours(ax)) for ax in axes[row]] == [1, 1, 0, 0]
+        (outline,) = _contours(axes[row, 0])
+        assert list(outline.levels) == [0.5]
+        assert outline.get_path_effects()  # a dark edge around the line
+    assert [len(_contours(ax)) for ax in axes[2]] == [0, 0, 0, 0]
+    # Without ground truth: no outline, the plain header.
+    plain = plot_explanations(images, rng.uniform(0, 1, (3, 16, 16)))
+    assert plain.axes[0].get_title() == "image"
+    assert not any(_contours(ax) for ax in plain.axes)
+    with pytest.raises(ValueError, match="gt_masks"):
+        plot_explanations(images, evidence[..., 0], gt_masks=evidence[:2])
+
+
 def test_plot_explanations_rejects_mismatched_masks():
     with pytest.raises(ValueError, match="masks"):
         plot_explanations(np.zeros((2, 8, 8, 3)), np.zeros((2, 4, 4)))

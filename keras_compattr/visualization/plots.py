@@ -13,6 +13,19 @@ def _new_figure(figsize, layout=None):
     return Figure(figsize=figsize, layout=layout)
 
 
+def _outline(ax, mask):
+    """Outlines where `mask >= 0.5`: cyan on a dark edge, seen on any image."""
+    if not mask.min() < 0.5 <= mask.max():
+        return None  # nothing (or everything) to outline
+    from matplotlib import patheffects
+
+    contours = ax.contour(mask, levels=[0.5], colors="cyan", linewidths=1.2)
+    contours.set_path_effects(
+        [patheffects.withStroke(linewidth=2.6, foreground="black")]
+    )
+    return contours
+
+
 def _name(index, class_names):
     if class_names is None:
         return str(int(index))
@@ -45,8 +58,11 @@ def plot_explanations(
         masked_out_confidence: optional `(N,)` detector probability of the
             true class on the masked-out image (low means the mask left no
             evidence out).
-        gt_masks: optional `(N, H, W)` ground truth, outlined in cyan on
-            the image.
+        gt_masks: optional `(N, H, W)` ground truth (the class evidence),
+            outlined in cyan on the image and on the mask, so that a reader
+            can tell the evidence from distractors and see whether the
+            mask covers it. The image column is then headed "image
+            (evidence outlined)".
         max_images: int, at most this many rows.
         title: optional str, written above the grid.
         save_path: optional path; the figure is written there as PNG.
@@ -58,10 +74,14 @@ def plot_explanations(
 
     >>> import numpy as np
     >>> from keras_compattr.visualization import plot_explanations
-    >>> figure = plot_explanations(np.random.rand(2, 32, 32, 3),
-    ...                            np.random.rand(2, 32, 32))
-    >>> len(figure.axes)
-    8
+    >>> images = np.random.rand(2, 32, 32, 3)
+    >>> evidence = np.zeros((2, 32, 32)); evidence[:, 8:16, 8:16] = 1
+    >>> figure = plot_explanations(images, np.random.rand(2, 32, 32),
+    ...                            gt_masks=evidence)
+    >>> len(figure.axes)  # 2 rows x 4 panels + colour bar
+    9
+    >>> figure.axes[0].get_title()
+    'image (evidence outlined)'
     """
     images = to_unit_range_numpy(images)[:max_images]
     masks = np.asarray(masks, "float32")
@@ -73,6 +93,17 @@ def plot_explanations(
             "`masks` must have shape (N, H, W) matching the images "
             f"{images.shape[:3]}. Received {masks.shape}."
         )
+    evidence = None
+    if gt_masks is not None:
+        evidence = np.asarray(gt_masks, "float32")
+        if evidence.ndim == 4 and evidence.shape[-1] == 1:
+            evidence = evidence[..., 0]
+        evidence = evidence[: len(images)]
+        if evidence.shape != images.shape[:3]:
+            raise ValueError(
+                "`gt_masks` must have shape (N, H, W) matching the images "
+                f"{images.shape[:3]}. Received {np.shape(gt_masks)}."
+            )
     confidences = None
     if predictions is not None:
         predictions = np.asarray(predictions)
@@ -91,7 +122,12 @@ def plot_explanations(
         (8.4, 2.05 * rows + (0.7 if title else 0.4)), layout="constrained"
     )
     axes = figure.subplots(rows, 4, squeeze=False)
-    headers = ("image", "mask", "masked-in", "masked-out")
+    headers = (
+        "image" if evidence is None else "image (evidence outlined)",
+        "mask",
+        "masked-in",
+        "masked-out",
+    )
     for row in range(rows):
         panels = (images[row], None, masked_in[row], masked_out[row])
         for col, panel in enumerate(panels):
@@ -105,11 +141,8 @@ def plot_explanations(
                 )
             else:
                 ax.imshow(np.clip(panel, 0, 1).squeeze())
-            if col == 0 and gt_masks is not None:
-                ax.contour(
-                    np.asarray(gt_masks)[row], levels=[0.5], colors="cyan",
-                    linewidths=1.0,
-                )  # fmt: skip
+            if col in (0, 1) and evidence is not None:
+                _outline(ax, evidence[row])
             if row == 0:
                 ax.set_title(headers[col], fontsize=10)
         text = []
