@@ -4,14 +4,17 @@
   even mid-epoch, with atomic backups.
 - `TerminateOnNaN`: stops training at the first non-finite loss and names
   the term of the objective that went bad.
+- `FirstStepNotice`: says that the training step is being built and
+  compiled, so that the silent first step is not mistaken for a hang.
 
-Both work with any Keras model and on every backend; they only read the
+They work with any Keras model and on every backend; they only read the
 logs and use `save_weights` / `load_weights`.
 """
 
 import json
 import os
 import shutil
+import time
 import warnings
 
 import keras
@@ -310,3 +313,55 @@ class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
             raise RuntimeError(self.message)
         warnings.warn(self.message, RuntimeWarning, stacklevel=2)
         self.model.stop_training = True
+
+
+class FirstStepNotice(keras.callbacks.Callback):
+    """Prints what happens before the first training step, and its duration.
+
+    The first step of `fit` traces and compiles the training step. For
+    COMET (selector, predictor and frozen detector in one step) that takes
+    about a minute on a CPU, during which Keras prints nothing. This
+    callback prints `message` when training begins, then one line with the
+    time the first step took.
+
+    Args:
+        message: str, printed when `fit` begins.
+        print_fn: callable taking a str; default: `print`, flushed.
+
+    Example:
+
+    ```python
+    model.fit(
+        images,
+        labels,
+        callbacks=[keras_compattr.callbacks.FirstStepNotice()],
+    )
+    ```
+    """
+
+    def __init__(
+        self,
+        message="Building and compiling the training step (the first step "
+        "takes longest) ...",
+        print_fn=None,
+    ):
+        super().__init__()
+        self.message = message
+        self.print_fn = print_fn
+        self._start = None
+
+    def _say(self, text):
+        if self.print_fn is not None:
+            self.print_fn(text)
+        else:
+            print(text, flush=True)
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic()
+        self._say(self.message)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._start is not None:
+            seconds = time.monotonic() - self._start
+            self._start = None
+            self._say(f"First step built, compiled and run in {seconds:.0f} s.")

@@ -37,6 +37,33 @@ def _print(*args):
     print(*args, flush=True)
 
 
+def _fit_verbose(verbose):
+    """Keras verbosity of `fit`: progress bars (1) only on a terminal.
+
+    Written to a file or a pipe, Keras' bars are ANSI escapes and carriage
+    returns; there, 1 becomes 2 (one line per epoch).
+    """
+    isatty = getattr(sys.stdout, "isatty", None)
+    if verbose == 1 and not (isatty is not None and isatty()):
+        return 2
+    return verbose
+
+
+def _compile_notices(verbose, what):
+    """A `FirstStepNotice` for `fit`'s silent first step (none if quiet)."""
+    if not verbose:
+        return []
+    from keras_compattr.callbacks import FirstStepNotice
+
+    return [
+        FirstStepNotice(
+            f"Building and compiling the training step of {what} "
+            "(the first step takes longest) ...",
+            print_fn=_print,
+        )
+    ]
+
+
 # === demo ===
 
 
@@ -103,6 +130,7 @@ def run_demo(
     from keras_compattr.visualization import plot_explanations
 
     start = time.time()
+    verbose = _fit_verbose(verbose)
     keras.utils.set_random_seed(seed)
     os.makedirs(output, exist_ok=True)
     shape = (image_size, image_size, 3)
@@ -130,6 +158,7 @@ def run_demo(
         epochs=detector_epochs,
         batch_size=batch_size,
         validation_data=(test["images"], test["labels"]),
+        callbacks=_compile_notices(verbose, "the detector"),
         verbose=verbose,
     )
     detector_accuracy = detector.evaluate(
@@ -153,6 +182,9 @@ def run_demo(
         batch_size=batch_size,
         learning_rate=learning_rate,
         validation_data=(test["images"], test["labels"]),
+        callbacks=_compile_notices(
+            verbose, "COMET (selector, predictor and frozen detector)"
+        ),
         verbose=verbose,
     )
     logs = model.evaluate(
@@ -278,22 +310,94 @@ def _class_names_near(model_path, num_classes):
 
 
 def _validation_split(dataset):
-    """The split to validate on, or `None` when the data set has none."""
+    """The split to validate on.
+
+    A folder without a validation folder gets one held out of its training
+    images by `keras_compattr.datasets.load`.
+    """
     if _is_synthetic(dataset):
         return "test"
     if dataset.startswith("folder:"):
         root = dataset[len("folder:") :]
-        for split in ("val", "validation", "test"):
-            if os.path.isdir(os.path.join(root, split)):
-                return split
-        return None
+        return next(
+            (
+                split
+                for split in ("val", "validation")
+                if os.path.isdir(os.path.join(root, split))
+            ),
+            "val",
+        )
     return "validation" if dataset == "imagenette" else "test"
 
 
-def _load_arrays(dataset, split, image_size, num_images, seed):
-    """Images, labels and any ground truth of a split, as NumPy arrays."""
+def _split_note(split, info):
+    """Which images a split holds, in words: held out or not."""
+    if info.get("held_out"):
+        return "held out of the training images by file name, never trained on"
+    if split.strip().startswith("train"):
+        return "the training images, not held out"
+    return f"the data set's own {split!r} split, not trained on"
+
+
+def _image_size_value(text):
+    """argparse type of `--image-size`: `PX` or `HxW`."""
+    parts = text.lower().split("x")
+    try:
+        sizes = [int(part) for part in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected PX, H W or HxW, got {text!r}"
+        ) from None
+    if len(sizes) > 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected positive PX, H W or HxW, got {text!r}"
+        )
+    return sizes[0] if len(sizes) == 1 else tuple(sizes)
+
+
+def _image_size(value):
+    """`(height, width)` of `--image-size` (or a config value), or `None`."""
+    if value is None:
+        return None
+    values = value if isinstance(value, (list, tuple)) else [value]
+    sizes = []
+    for item in values:
+        if isinstance(item, str):
+            try:
+                item = _image_size_value(item)
+            except argparse.ArgumentTypeError as error:
+                raise CommandError(f"--image-size: {error}.") from None
+        sizes += list(item) if isinstance(item, (list, tuple)) else [item]
+    if (
+        len(sizes) not in (1, 2)
+        or not all(
+            isinstance(s, int) and not isinstance(s, bool) for s in sizes
+        )
+        or min(sizes) < 1
+    ):
+        raise CommandError(
+            f"--image-size takes PX, H W or HxW (positive ints); got {value!r}."
+        )
+    return (sizes[0], sizes[-1])
+
+
+def _load_arrays(
+    dataset,
+    split,
+    image_size,
+    num_images,
+    seed,
+    data_dir=None,
+    download=None,
+):
+    """Images, labels and any ground truth of a split, as NumPy arrays.
+
+    Also `"num_examples"` (the split's size) and `"note"` (which images
+    these are: held out or not).
+    """
     import numpy as np
 
+    height, width = image_size
     if _is_synthetic(dataset):
         from keras_compattr.datasets import synthetic
 
@@ -302,16 +406,32 @@ def _load_arrays(dataset, split, image_size, num_images, seed):
             raise CommandError(
                 f"Synthetic data has splits 'train' and 'test', not {split!r}."
             )
-        return synthetic(
+        if height != width:
+            raise CommandError(
+                f"Synthetic data is square; the model takes {height}x{width}."
+            )
+        data = synthetic(
             num_images,
-            image_size,
+            height,
             variant=variant,
             background_swap=True,
             seed=seed + (1 if split == "test" else 0),
         )
+        data["num_examples"] = num_images
+        data["note"] = _split_note(split, {}) + (
+            f" (generated with seed {seed + 1})" if split == "test" else ""
+        )
+        return data
     from keras_compattr.datasets import load
 
-    _, info = load(dataset, split=split, image_size=image_size, **_info_only())
+    source = {"data_dir": data_dir, "download": download}
+    _, info = load(
+        dataset,
+        split=split,
+        image_size=image_size,
+        **source,
+        **_info_only(),
+    )
     ds = load(
         dataset,
         split=split,
@@ -320,6 +440,7 @@ def _load_arrays(dataset, split, image_size, num_images, seed):
         with_masks=info["has_masks"],
         shuffle=False,
         seed=seed,
+        **source,
     ).take(num_images)
     columns = list(zip(*[tuple(np.asarray(t) for t in e) for e in ds]))
     if not columns:
@@ -328,6 +449,8 @@ def _load_arrays(dataset, split, image_size, num_images, seed):
         "images": np.stack(columns[0]).astype("float32"),
         "labels": np.asarray(columns[1], "int32"),
         "class_names": info["class_names"],
+        "num_examples": info["num_examples"],
+        "note": _split_note(split, info),
     }
     if len(columns) > 2:
         data["masks"] = np.stack(columns[2]).astype("float32")
@@ -421,15 +544,19 @@ def _train(args):
     if args.detector is not None:
         _check_file(args.detector, "detector file")
     synthetic = _is_synthetic(args.dataset)
-    image_size = args.image_size or (48 if synthetic else 224)
+    default_size = 48 if synthetic else 224
+    image_size = _image_size(args.image_size) or (default_size, default_size)
+    height, width = image_size
     area_budget = args.area_budget or (0.2 if synthetic else 0.6)
+    verbose = _fit_verbose(args.verbose)
     keras.utils.set_random_seed(args.seed)
     os.makedirs(args.output, exist_ok=True)
-    shape = (image_size, image_size, 3)
+    shape = (height, width, 3)
 
     sizes = {}
     if synthetic:
         sizes = {"train": args.train_images, "test": args.test_images}
+    source = {"data_dir": args.data_dir, "download": args.download}
     train, info = load(
         args.dataset,
         split="train",
@@ -439,24 +566,37 @@ def _train(args):
         seed=args.seed,
         return_info=True,
         num_images=sizes.get("train"),
+        **source,
     )
     num_classes = info["num_classes"]
     validation_split = args.validation_split or _validation_split(args.dataset)
-    validation = None
-    if validation_split is not None:
-        validation = load(
+    validation, validation_info = None, None
+    try:
+        validation, validation_info = load(
             args.dataset,
             split=validation_split,
             image_size=image_size,
             batch_size=args.batch_size,
             seed=args.seed,
             num_images=sizes.get(validation_split),
+            return_info=True,
+            **source,
+        )
+    except ValueError as error:
+        if args.validation_split or not args.dataset.startswith("folder:"):
+            raise
+        # A folder too small to hold images out: train, and say so.
+        validation_note = f"none ({' '.join(str(error).split())})"
+    if validation_info is not None:
+        validation_note = (
+            f"{validation_split!r}, {validation_info['num_examples']} "
+            f"images, {_split_note(validation_split, validation_info)}"
         )
     _print(
         f"keras-compattr train on the {keras.backend.backend()} backend: "
         f"{args.dataset} ({num_classes} classes, {info['num_examples']} "
-        f"training images, {image_size} px), validation split: "
-        f"{validation_split}."
+        f"training images, {height}x{width} px); validation: "
+        f"{validation_note}."
     )
     with open(os.path.join(args.output, "class_names.json"), "w") as f:
         json.dump(list(info["class_names"]), f)
@@ -477,7 +617,8 @@ def _train(args):
             epochs=args.detector_epochs,
             learning_rate=args.learning_rate,
             validation_data=validation,
-            verbose=args.verbose,
+            callbacks=_compile_notices(verbose, "the detector"),
+            verbose=verbose,
         )
         histories["detector"] = history.history
         detector.save(os.path.join(args.output, "detector.keras"))
@@ -509,7 +650,9 @@ def _train(args):
     shown = next(iter(validation if validation is not None else train))
     shown_images = np.asarray(shown[0])[:6]
     shown_labels = np.asarray(shown[1])[:6]
-    callbacks = []
+    callbacks = _compile_notices(
+        verbose, "COMET (selector, predictor and frozen detector)"
+    )
     if args.monitor_every > 0:
         callbacks.append(
             ExplanationMonitor(
@@ -527,7 +670,7 @@ def _train(args):
         learning_rate=args.learning_rate,
         validation_data=validation,
         callbacks=callbacks,
-        verbose=args.verbose,
+        verbose=verbose,
     )
     histories["comet"] = history.history
     model_path = os.path.join(args.output, "comet.keras")
@@ -677,9 +820,11 @@ def _evaluate(args):
     data = _load_arrays(
         args.dataset,
         args.split,
-        model.image_shape[0],
+        tuple(model.image_shape[:2]),
         args.max_images,
         args.seed,
+        data_dir=args.data_dir,
+        download=args.download,
     )
     images, labels = data["images"], data["labels"]
     if labels.max() >= model.num_classes:
@@ -687,9 +832,12 @@ def _evaluate(args):
             f"{args.dataset!r} has labels up to {labels.max()}, but the "
             f"model has {model.num_classes} classes."
         )
+    total = data.get("num_examples")
     _print(
-        f"Evaluating {args.model} on {len(images)} images of "
-        f"{args.dataset} ({args.split}); fidelity judged by "
+        f"Evaluating {args.model} on {len(images)} "
+        f"{'' if total is None else f'of the {total} '}images of "
+        f"{args.dataset}, split {args.split!r} ({data['note']}); fidelity "
+        "judged by "
         f"{'the model detector' if args.evaluator is None else args.evaluator}."
     )
     logs = model.evaluate(
@@ -802,7 +950,25 @@ def _common(parser, verbose_default=1):
         type=int,
         default=verbose_default,
         choices=(0, 1, 2),
-        help="Keras verbosity: 0 silent, 1 progress bars, 2 one line per epoch",
+        help="Keras verbosity: 0 silent, 1 progress bars on a terminal (one "
+        "line per epoch when output goes to a file or pipe), 2 one line per "
+        "epoch",
+    )
+
+
+def _data_source(parser):
+    """`--data-dir` and `--download` of the commands that load data sets."""
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="TFDS data folder; default: TFDS_DATA_DIR or "
+        "~/tensorflow_datasets",
+    )
+    parser.add_argument(
+        "--download",
+        action=argparse.BooleanOptionalAction,
+        help="download and prepare a missing TFDS data set (--no-download: "
+        "never); default: only if its download host answers",
     )
 
 
@@ -913,8 +1079,11 @@ def _add_train(commands):
     )
     train.add_argument(
         "--image-size",
-        type=int,
-        help="pixels; default 48 for synthetic data, 224 otherwise",
+        type=_image_size_value,
+        nargs="+",
+        metavar="PX",
+        help="image size in pixels: PX, H W or HxW; default 48 for synthetic "
+        "data, 224 otherwise",
     )
     train.add_argument(
         "--area-budget",
@@ -940,8 +1109,9 @@ def _add_train(commands):
     )
     train.add_argument(
         "--validation-split",
-        help="split to validate on; default: test (val for folders, none "
-        "if the folder has no split folders)",
+        help="split to validate on; default: test (validation for "
+        "imagenette; val for folders, held out of the training images when "
+        "the folder has no val folder)",
     )
     train.add_argument(
         "--train-images",
@@ -964,6 +1134,7 @@ def _add_train(commands):
     train.add_argument(
         "--output", default="compattr_train", help="output folder"
     )
+    _data_source(train)
     _common(train)
     train.set_defaults(handler=_train)
     return train
@@ -1022,7 +1193,12 @@ def _add_evaluate(commands):
     evaluate.add_argument(
         "--dataset", default="synthetic", help="as in `train --dataset`"
     )
-    evaluate.add_argument("--split", default="test", help="split to score")
+    evaluate.add_argument(
+        "--split",
+        default="test",
+        help="split to score (for a folder without a test folder: the test "
+        "share held out of its training images)",
+    )
     evaluate.add_argument(
         "--max-images", type=int, default=500, help="images scored"
     )
@@ -1045,6 +1221,7 @@ def _add_evaluate(commands):
     evaluate.add_argument(
         "--output", help="folder for evaluation.json and evaluation.md"
     )
+    _data_source(evaluate)
     _common(evaluate)
     evaluate.set_defaults(handler=_evaluate)
     return evaluate
@@ -1214,7 +1391,9 @@ def main(argv=None):
         _check_arguments(args)
         args.handler(args)
     except (ValueError, FileNotFoundError) as error:
-        message = " ".join(str(error).split())
+        # Advice worded for the command line where the error has it.
+        text = getattr(error, "cli_message", None) or str(error)
+        message = " ".join(text.split())
         print(f"keras-compattr: error: {message}", file=sys.stderr)
         return 2
     return 0

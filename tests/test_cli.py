@@ -1,5 +1,8 @@
+import contextlib
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -81,17 +84,54 @@ def test_demo_with_a_tiny_budget_writes_its_outputs(
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A COMET model trained by `keras-compattr train` (tiny budget)."""
+    """A COMET model trained by `keras-compattr train` (tiny budget).
+
+    Run with the default `--verbose` and stdout written to a file, as in
+    `keras-compattr train > log`; the output is in `<folder>.log`.
+    """
     output = str(tmp_path_factory.mktemp("train"))
     config = os.path.join(output, "config.json")
     with open(config, "w") as f:
         json.dump({"epochs": 2, "detector-epochs": 1, "monitor_every": 1}, f)
-    code = main(
-        ["train", "--dataset", "synthetic", "--output", output,
-         "--config", config, "--epochs", "1", *TINY_TRAIN]
-    )  # fmt: skip
-    assert code == 0
+    quiet = TINY_TRAIN.index("--verbose")
+    log = io.StringIO()  # Not a terminal.
+    with contextlib.redirect_stdout(log):
+        code = main(
+            ["train", "--dataset", "synthetic", "--output", output,
+             "--config", config, "--epochs", "1",
+             *TINY_TRAIN[:quiet], *TINY_TRAIN[quiet + 2 :]]
+        )  # fmt: skip
+    with open(output + ".log", "w") as f:
+        f.write(log.getvalue())
+    assert code == 0, log.getvalue()
     return output
+
+
+def test_redirected_output_has_one_line_per_epoch(trained):
+    with open(trained + ".log") as f:
+        log = f.read()
+    # No progress bars: no ANSI escapes, carriage returns or backspaces.
+    assert not set("\x1b\r\b") & set(log), repr(log[-500:])
+    epoch_lines = re.findall(r"^\d+/\d+ - \d+s .*loss", log, re.MULTILINE)
+    assert len(epoch_lines) == 2  # One epoch of the detector, one of COMET.
+    # The silent first step of COMET is announced before it runs.
+    comet = log.index("[2/2] Training COMET")
+    notice = log.index("Building and compiling the training step of COMET")
+    done = log.index("First step built, compiled and run in", notice)
+    assert comet < notice < done < log.index(epoch_lines[1])
+
+
+def test_progress_bars_only_on_a_terminal(monkeypatch):
+    from keras_compattr.cli import _fit_verbose
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert [_fit_verbose(v) for v in (0, 1, 2)] == [0, 1, 2]
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert [_fit_verbose(v) for v in (0, 1, 2)] == [0, 2, 2]
 
 
 def test_train_saves_model_history_and_figures(trained):
@@ -182,6 +222,105 @@ def test_evaluate_prints_the_metrics_table(trained, tmp_path, capsys):
         "saliency (detector)",
     }
     assert 0.0 <= results["COMET"]["pxap"] <= 100.0
+
+
+def _write_class_folder(root, per_class=5):
+    """A folder of 32 px synthetic images, one sub-folder per class."""
+    import keras
+
+    from keras_compattr.datasets import synthetic
+
+    data = synthetic(4 * per_class, 32, seed=9)
+    counts = {}
+    for image, label in zip(data["images"], data["labels"]):
+        name = data["class_names"][label]
+        counts[name] = counts.get(name, 0) + 1
+        folder = os.path.join(root, name)
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"{counts[name]:03d}.png")
+        keras.utils.save_img(path, image)
+    return counts
+
+
+def test_folder_without_splits_validates_and_scores_held_out_images(
+    trained, tmp_path, capsys
+):
+    folder = os.path.join(tmp_path, "photos")
+    counts = _write_class_folder(folder)
+    assert len(counts) == 4  # The classes of the trained detector.
+    output = os.path.join(tmp_path, "run")
+    code = main(
+        ["train", "--dataset", f"folder:{folder}", "--output", output,
+         "--detector", os.path.join(trained, "detector.keras"),
+         "--epochs", "1", "--monitor-every", "0", "--image-size", "32x32",
+         "--batch-size", "16", "--verbose", "0"]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    validation = re.search(
+        r"validation: 'val', (\d+) images, held out", printed
+    )
+    assert validation is not None, printed
+    with open(os.path.join(output, "history.json")) as f:
+        assert "val_loss" in json.load(f)
+    model = os.path.join(output, "comet.keras")
+    scores = {}
+    for split in ("test", "train"):
+        code = main(
+            ["evaluate", "--model", model, "--dataset", f"folder:{folder}",
+             "--split", split, "--max-images", "64", "--deletion-steps", "2"]
+        )  # fmt: skip
+        assert code == 0
+        scores[split] = re.search(
+            r"on (\d+) of the (\d+) images of folder:.*, split '(\w+)' "
+            r"\(([^)]*)\)",
+            capsys.readouterr().out,
+        )
+    test, train = scores["test"], scores["train"]
+    assert test.group(3) == "test" and "held out" in test.group(4)
+    assert "never trained on" in test.group(4)
+    assert train.group(3) == "train" and "not held out" in train.group(4)
+    held_out = int(validation.group(1)) + int(test.group(1))
+    assert int(train.group(1)) + held_out == sum(counts.values())
+
+
+def test_data_source_flags_and_cli_worded_errors(trained, tmp_path, capsys):
+    data_dir = str(tmp_path / "tfds")
+    model = os.path.join(trained, "comet.keras")
+    for argv in (
+        ["train", "--output", str(tmp_path / "run")],
+        ["evaluate", "--model", model],
+    ):
+        code = main(
+            [*argv, "--dataset", "cifar10", "--data-dir", data_dir,
+             "--no-download"]
+        )  # fmt: skip
+        assert code == 2
+        line = _error_line(capsys)
+        assert data_dir in line and "(--no-download)" in line
+        assert "--data-dir DIR" in line and "tfds build cifar10" in line
+        assert "download=" not in line and "data_dir=" not in line
+
+
+def test_image_size_takes_height_and_width():
+    from keras_compattr.cli import _image_size
+    from keras_compattr.cli import build_parser
+
+    parser = build_parser()
+    for flag, size in [
+        (["32"], (32, 32)),
+        (["32", "48"], (32, 48)),
+        (["32x48"], (32, 48)),
+    ]:
+        args = parser.parse_args(["train", "--image-size", *flag])
+        assert _image_size(args.image_size) == size
+    # Config files give an int, a list or a string.
+    assert _image_size(64) == (64, 64)
+    assert _image_size([24, 40]) == _image_size("24x40") == (24, 40)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--image-size", "0x4"])
+    with pytest.raises(ValueError, match="--image-size"):
+        _image_size([1, 2, 3])
 
 
 def test_missing_files_exit_with_one_clear_line(tmp_path, capsys):
