@@ -23,17 +23,23 @@ expects.
 """
 
 import keras
-from keras.src.trainers import data_adapters
 
 
 def _unpack(data):
-    x, y, sample_weight = (
-        data_adapters.data_adapter_utils.unpack_x_y_sample_weight(data)
-    )
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     if y is None:
         raise ValueError(
             "ComprehensiveAttributionModel is trained on (images, labels) "
             "pairs; the data yielded images only."
+        )
+    if sample_weight is not None:
+        # `fit` and `train_on_batch` refuse weights up front; this catches
+        # datasets that yield `(images, labels, weights)`.
+        raise ValueError(
+            "The data holds sample weights (or `class_weight` was turned "
+            "into them): the COMET objective does not weight samples or "
+            "classes. Yield `(images, labels)` and resample the data "
+            "instead."
         )
     return x, y, sample_weight
 

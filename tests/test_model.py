@@ -450,3 +450,19 @@ def test_separate_predictor_optimizer(data, tmp_path):
         keras.ops.convert_to_numpy(model.optimizer.iterations),
     )
     loaded.fit(data["images"], data["labels"], epochs=1, verbose=0)
+
+
+def test_logged_terms_are_exact_means_over_uneven_batches(data):
+    # 10 images in batches of 8 and 2: the batch means must be weighted by
+    # batch size, or the 2-image batch counts as much as the 8-image one.
+    model = tiny_model(fill_value=0.5)
+    model.compile()
+    images, labels = data["images"][:10], data["labels"][:10]
+    logs = model.evaluate(
+        images, labels, batch_size=8, verbose=0, return_dict=True
+    )
+    terms = model.compute_terms(images, labels, training=False)
+    for name in ("predictor_loss", "detector_loss", "mask_area"):
+        np.testing.assert_allclose(
+            logs[name], keras.ops.convert_to_numpy(terms[name]), rtol=1e-5
+        )

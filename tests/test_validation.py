@@ -270,6 +270,51 @@ def test_sample_and_class_weights_are_refused(model):
         )
 
 
+def test_batch_methods_refuse_weights_and_check_inputs(model):
+    # `train_on_batch` used to drop the weights silently.
+    before = [np.array(v) for v in model.get_weights()]
+    with pytest.raises(ValueError, match="sample_weight.*train_on_batch"):
+        model.train_on_batch(_images(), _labels(), sample_weight=np.ones(4))
+    with pytest.raises(ValueError, match="class_weight.*train_on_batch"):
+        model.train_on_batch(_images(), _labels(), class_weight={0: 2.0})
+    with pytest.raises(ValueError, match="sample_weight.*test_on_batch"):
+        model.test_on_batch(_images(), _labels(), sample_weight=np.ones(4))
+    with pytest.raises(ValueError, match="sample_weight.*evaluate"):
+        model.evaluate(_images(), _labels(), sample_weight=np.ones(4))
+    with pytest.raises(ValueError, match="NaN or infinite pixel"):
+        model.train_on_batch(_with_nan(), _labels())
+    with pytest.raises(ValueError, match=r"class indices in \[0, 3\)"):
+        model.test_on_batch(_images(), _labels() + NUM_CLASSES)
+    after = model.get_weights()
+    for old, new in zip(before, after):
+        np.testing.assert_array_equal(old, new)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"detector_weight": -1.0}, ValueError, "detector_weight.*>= 0"),
+        ({"detector_weight": -0.5}, ValueError, "detector_weight.*>= 0"),
+        ({"detector_weight": float("nan")}, ValueError, "finite"),
+        ({"detector_weight": "4"}, TypeError, "real number"),
+        ({"area_weight": -100.0}, ValueError, "area_weight.*>= 0"),
+        ({"area_weight": float("inf")}, ValueError, "finite"),
+        ({"smoothness_weight": -0.1}, ValueError, "smoothness_weight"),
+        ({"margin": float("nan")}, ValueError, "margin.*finite"),
+    ],
+)
+def test_bad_objective_weights_are_refused(kwargs, error, match):
+    # A detector weight of -1 made the predictor's gradient factor
+    # `1 + a` zero, and one step gave NaN weights.
+    with pytest.raises(error, match=match):
+        build(0, compile=False, **kwargs)
+
+
+def test_zero_detector_weight_and_negative_margin_are_accepted():
+    assert build(0, compile=False, detector_weight=0.0).detector_weight == 0
+    assert build(0, compile=False, margin=-1.0).margin == -1.0
+
+
 def test_one_image_of_rank_3_is_a_batch_of_one(model):
     images = _images(3)
     masks = model.explain(images[1], verbose=0)

@@ -82,9 +82,11 @@ class ComprehensiveAttributionModel(keras.Model):
         num_classes: int, number of classes; needed only when no network
             fixes it.
         input_shape: `(H, W, C)`; needed only when no network fixes it.
-        detector_weight: float, weight `a` of the detector term. `0.0` gives
-            the no-detector ablation (a plain cooperative selector and
-            predictor).
+        detector_weight: float >= 0, weight `a` of the detector term.
+            `0.0` gives the no-detector ablation (a plain cooperative
+            selector and predictor). `detector_weight`, `area_weight` and
+            `smoothness_weight` must be finite and not negative, `margin`
+            finite: a `ValueError` says so.
         margin: float, margin `g` of the hinge.
         area_budget: float in `(0, 1]`, share `t` of the image the mask may
             cover for free. Lower it for datasets with small objects: the
@@ -192,6 +194,12 @@ class ComprehensiveAttributionModel(keras.Model):
                 "`area_budget` is a share of the image and must be in "
                 f"(0, 1]. Received: area_budget={area_budget}"
             )
+        _check_weights(
+            detector_weight=detector_weight,
+            margin=margin,
+            area_weight=area_weight,
+            smoothness_weight=smoothness_weight,
+        )
         # Backbones, classifiers with their own preprocessing and recipe
         # names become functional models on [0, 1] images (see
         # `keras_compattr.models.backbones`); models that already do the
@@ -483,10 +491,19 @@ class ComprehensiveAttributionModel(keras.Model):
         ]
 
     def update_trackers(self, terms, labels):
-        """Updates the loss and accuracy trackers; returns the logs."""
-        self.loss_tracker.update_state(terms["selector_loss"])
+        """Updates the loss and accuracy trackers; returns the logs.
+
+        The batch means are weighted by the batch size, as Keras weighs its
+        own loss tracker, so that a short last batch counts for its images.
+        """
+        batch_size = ops.cast(
+            ops.shape(terms["predictor_log_probs"])[0], "float32"
+        )
+        self.loss_tracker.update_state(
+            terms["selector_loss"], sample_weight=batch_size
+        )
         for name, tracker in self.term_trackers.items():
-            tracker.update_state(terms[name])
+            tracker.update_state(terms[name], sample_weight=batch_size)
         labels = _integer_labels(labels, self.num_classes)
         self.accuracy_tracker.update_state(labels, terms["predictor_log_probs"])
         self.masked_out_accuracy_tracker.update_state(
@@ -545,6 +562,36 @@ class ComprehensiveAttributionModel(keras.Model):
             # (Validation inside `fit` was checked once, by `fit`.)
             x, _ = self._validate_inputs(x, y, with_labels=True)
         return super().evaluate(x, y, **kwargs)
+
+    def train_on_batch(
+        self,
+        x,
+        y=None,
+        sample_weight=None,
+        class_weight=None,
+        return_dict=False,
+    ):
+        """One training step on one batch; see `keras.Model.train_on_batch`.
+
+        `x` and `y` are checked as in `fit`; `sample_weight` and
+        `class_weight` are refused, since the COMET objective does not
+        weight samples.
+        """
+        _refuse_weights(
+            {"sample_weight": sample_weight, "class_weight": class_weight},
+            "train_on_batch",
+        )
+        x, _ = self._validate_inputs(x, y, with_labels=True)
+        return super().train_on_batch(x, y, return_dict=return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """The objective's terms on one batch; see `keras.Model.test_on_batch`.
+
+        Checked as `train_on_batch`.
+        """
+        _refuse_weights({"sample_weight": sample_weight}, "test_on_batch")
+        x, _ = self._validate_inputs(x, y, with_labels=True)
+        return super().test_on_batch(x, y, return_dict=return_dict)
 
     def predict(
         self, x, batch_size=None, verbose="auto", steps=None, callbacks=None
@@ -800,6 +847,36 @@ class _MaskModel(keras.Model):
     def call(self, images):
         features = self.selector(to_unit_range(images), training=False)
         return ops.squeeze(self.mask_head(features), axis=-1)
+
+
+def _check_weights(**weights):
+    """Refuses non-finite weights of the objective, and negative ones.
+
+    A negative `detector_weight` rewards the selector for leaving evidence
+    to the detector, and at `-1` makes the predictor's gradient factor
+    `1 + a` zero (a division by zero in the training step).
+    """
+    for name, value in weights.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or isinstance(value, (bool, str, bytes)):
+            raise TypeError(
+                f"`{name}` must be a real number. Received: {name}={value!r}"
+            )
+        if not np.isfinite(number):
+            raise ValueError(
+                f"`{name}` must be a finite number. Received: "
+                f"{name}={value!r}"
+            )
+        if name != "margin" and number < 0.0:
+            raise ValueError(
+                f"`{name}` must be zero or positive: it weighs a penalty, "
+                f"and a negative weight rewards what the penalty punishes. "
+                f"Received: {name}={value!r}. Pass a value >= 0 (0 turns "
+                "the term off)."
+            )
 
 
 def _refuse_weights(kwargs, method):
