@@ -15,6 +15,8 @@ import textwrap
 import time
 import warnings
 
+from keras_compattr import _environment
+
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # Recipe names of `keras_compattr.models.RECIPES`, plus the small networks.
 _RECIPES = (
@@ -1389,6 +1391,9 @@ def main(argv=None):
         if args.config:
             args = _apply_config(parser, args, argv)
         _check_arguments(args)
+        # Only now, with the arguments known good: Keras, TensorFlow and
+        # their start-up lines (silenced unless TF_CPP_MIN_LOG_LEVEL is set).
+        _environment.import_backend_quietly()
         args.handler(args)
     except (ValueError, FileNotFoundError) as error:
         # Advice worded for the command line where the error has it.
