@@ -1,18 +1,14 @@
-"""Shared fixtures: tiny networks and data so that tests run in seconds."""
+"""Shared fixtures: tiny networks and data so that tests run in seconds.
 
-import os
+No environment variables, seeds or warning filters are set here: the tests
+run in the environment users have (Keras' default backend, TensorFlow's
+default oneDNN setting and logs).
+"""
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# TF 2.21's oneDNN CPU kernels can corrupt the heap in the gradient of a
-# stride-2 1x1 convolution with fewer than 16 input channels (oneDNN issue
-# 6035); the tiny test networks have exactly such shortcuts.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+import keras
+import pytest
 
-import keras  # noqa: E402
-import pytest  # noqa: E402
-
-import keras_compattr as kca  # noqa: E402
+import keras_compattr as kca
 
 IMAGE_SIZE = 32
 NUM_CLASSES = 3

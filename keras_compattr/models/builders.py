@@ -13,6 +13,14 @@ SELECTOR_BACKBONES = ("tiny", "mobilenet_v3_small", "mobilenet_v3_large")
 # mode and near chance in inference mode.
 BATCH_NORM_MOMENTUM = 0.9
 
+# TensorFlow's oneDNN CPU kernels get the weight gradient of a stride-2 1x1
+# convolution wrong (a segmentation fault, a hang or wrong values) when its
+# input has fewer channels than this, the channel block of the AVX-512
+# kernel (8 on AVX2): https://github.com/uxlfoundation/oneDNN/issues/6035.
+# `build_classifier` subsamples such inputs first, so that its networks are
+# safe even when TensorFlow was imported, oneDNN on, before this package.
+ONEDNN_CHANNEL_BLOCK = 16
+
 
 def _conv_bn_relu(x, filters, kernel_size, strides, name):
     x = layers.Conv2D(
@@ -39,6 +47,13 @@ def _basic_block(x, filters, strides, name):
         momentum=BATCH_NORM_MOMENTUM, name=f"{name}_2_bn"
     )(y)
     if strides != 1 or shortcut.shape[-1] != filters:
+        if strides != 1 and shortcut.shape[-1] < ONEDNN_CHANNEL_BLOCK:
+            # The same function as a strided 1x1 convolution, without its
+            # oneDNN weight gradient, which crashes on this few channels.
+            shortcut = layers.MaxPooling2D(
+                1, strides=strides, name=f"{name}_shortcut_subsample"
+            )(shortcut)
+            strides = 1
         shortcut = layers.Conv2D(
             filters,
             1,

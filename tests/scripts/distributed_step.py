@@ -11,7 +11,6 @@ import sys
 backend = sys.argv[1]
 os.environ["KERAS_BACKEND"] = backend
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 if backend == "jax":
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
 
