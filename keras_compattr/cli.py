@@ -13,7 +13,6 @@ import os
 import sys
 import textwrap
 import time
-import warnings
 
 from keras_compattr import _environment
 
@@ -283,15 +282,10 @@ def _check_file(path, what):
 def _load_comet(path):
     import keras
 
-    import keras_compattr  # noqa: F401  (registers the serialisables)
+    import keras_compattr.models  # noqa: F401  (registers the serialisables)
 
     _check_file(path, "model file")
-    with warnings.catch_warnings():
-        # The nested detector's training state is not needed to explain.
-        warnings.filterwarnings(
-            "ignore", message="Skipping variable loading for optimizer"
-        )
-        model = keras.saving.load_model(path)
+    model = keras.saving.load_model(path)
     if not callable(getattr(model, "explain", None)):
         raise CommandError(
             f"{path!r} holds a {type(model).__name__}, not a "

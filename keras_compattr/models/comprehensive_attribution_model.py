@@ -807,7 +807,7 @@ class ComprehensiveAttributionModel(keras.Model):
                 "predictor": keras.saving.serialize_keras_object(
                     self.predictor
                 ),
-                "detector": keras.saving.serialize_keras_object(self.detector),
+                "detector": _frozen_config(self.detector),
                 "num_classes": self.num_classes,
                 "input_shape": self.image_shape,
                 "detector_weight": self.detector_weight,
@@ -828,11 +828,37 @@ class ComprehensiveAttributionModel(keras.Model):
     def from_config(cls, config):
         # Deserialisation consumes nested dicts: work on a copy.
         config = copy.deepcopy(config)
+        # Files saved before `_frozen_config` hold the detector's training
+        # state: restoring it warns, and COMET never uses it.
+        config["detector"].pop("compile_config", None)
         for name in ("selector", "predictor", "detector"):
             config[name] = keras.saving.deserialize_keras_object(config[name])
         if config.get("input_shape") is not None:
             config["input_shape"] = tuple(config["input_shape"])
         return cls(**config)
+
+
+def _frozen_config(detector):
+    """The detector's config without its compile state.
+
+    The detector comes trained and compiled (optimizer, loss, metrics),
+    and COMET freezes it. Restoring its compile state on load builds an
+    optimizer for no trainable variables, which then cannot take the saved
+    optimizer's variables: Keras warns "Skipping variable loading for
+    optimizer" and drops them. COMET never trains the detector, so its
+    saved form is the frozen network alone. (The optimizer's variables
+    are still written with the detector's, and ignored on load.)
+
+    Args:
+        detector: the frozen detector, a `keras.Model`.
+
+    Returns:
+        A dict, `keras.saving.serialize_keras_object(detector)` less its
+        `"compile_config"`.
+    """
+    config = keras.saving.serialize_keras_object(detector)
+    config.pop("compile_config", None)
+    return config
 
 
 @keras.saving.register_keras_serializable(package="keras_compattr")
