@@ -5,9 +5,10 @@ Example:
 ```python
 import keras_compattr as kca
 
-model = kca.ComprehensiveAttributionModel(
-    num_classes=4, input_shape=(48, 48, 3), detector=trained_classifier
-)
+# The detector: a classifier trained on full images (train it first; see
+# `kca.ComprehensiveAttributionModel` for the whole recipe).
+detector = kca.models.build_classifier((32, 32, 3), 4, widths=(4, 8))
+model = kca.ComprehensiveAttributionModel(detector=detector)
 ```
 """
 

@@ -70,14 +70,27 @@ class BackupAndRestore(keras.callbacks.Callback):
     Example:
 
     ```python
+    import keras_compattr as kca
+
+    data = kca.datasets.synthetic(num_images=16, image_size=32, seed=0)
+    shape = (32, 32, 3)
+    model = kca.ComprehensiveAttributionModel(
+        selector=kca.models.build_selector(shape, backbone="tiny", width=4),
+        predictor=kca.models.build_classifier(shape, 4, widths=(4, 8)),
+        # Train the detector on full images first (see the model's example).
+        detector=kca.models.build_classifier(shape, 4, widths=(4, 8)),
+    )
+    model.compile()
+    # Run the same lines again after a crash: training resumes from the
+    # last backup (here: every 2 batches and every epoch).
     model.fit(
-        images,
-        labels,
-        epochs=100,
+        data["images"],
+        data["labels"],
+        epochs=2,
+        batch_size=4,
         shuffle=False,
-        callbacks=[
-            keras_compattr.callbacks.BackupAndRestore("backup", save_freq=500)
-        ],
+        callbacks=[kca.callbacks.BackupAndRestore("backup", save_freq=2)],
+        verbose=0,
     )
     ```
     """
@@ -274,9 +287,20 @@ class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
     Example:
 
     ```python
-    model.fit(
-        images, labels, callbacks=[keras_compattr.callbacks.TerminateOnNaN()]
+    import keras_compattr as kca
+
+    data = kca.datasets.synthetic(num_images=16, image_size=32, seed=0)
+    shape = (32, 32, 3)
+    model = kca.ComprehensiveAttributionModel(
+        selector=kca.models.build_selector(shape, backbone="tiny", width=4),
+        predictor=kca.models.build_classifier(shape, 4, widths=(4, 8)),
+        # Train the detector on full images first (see the model's example).
+        detector=kca.models.build_classifier(shape, 4, widths=(4, 8)),
     )
+    model.compile()
+    stop = kca.callbacks.TerminateOnNaN()
+    model.fit(data["images"], data["labels"], callbacks=[stop], verbose=0)
+    stop.bad_terms  # None: every term stayed finite
     ```
     """
 
@@ -331,10 +355,22 @@ class FirstStepNotice(keras.callbacks.Callback):
     Example:
 
     ```python
+    import keras_compattr as kca
+
+    data = kca.datasets.synthetic(num_images=16, image_size=32, seed=0)
+    shape = (32, 32, 3)
+    model = kca.ComprehensiveAttributionModel(
+        selector=kca.models.build_selector(shape, backbone="tiny", width=4),
+        predictor=kca.models.build_classifier(shape, 4, widths=(4, 8)),
+        # Train the detector on full images first (see the model's example).
+        detector=kca.models.build_classifier(shape, 4, widths=(4, 8)),
+    )
+    model.compile()
     model.fit(
-        images,
-        labels,
-        callbacks=[keras_compattr.callbacks.FirstStepNotice()],
+        data["images"],
+        data["labels"],
+        callbacks=[kca.callbacks.FirstStepNotice()],
+        verbose=0,
     )
     ```
     """

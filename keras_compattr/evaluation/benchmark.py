@@ -311,9 +311,10 @@ def run_benchmark(
     Example:
 
     ```python
+    # doctest: large (2 minutes even with quick=True)
     from keras_compattr.evaluation import run_benchmark
 
-    report = run_benchmark(output="compattr_benchmark")
+    report = run_benchmark(output="compattr_benchmark", quick=True)
     print(report["table"])
     report["results"]["COMET (sample hinge)"]["pxap"]
     ```

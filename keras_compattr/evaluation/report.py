@@ -74,10 +74,15 @@ class CompiledClassifier(keras.layers.Layer):
     Example:
 
     ```python
+    import numpy as np
+
     from keras_compattr.evaluation import CompiledClassifier
     from keras_compattr.explainers import RISE
+    from keras_compattr.models import build_classifier
 
-    rise = RISE(CompiledClassifier(classifier), num_masks=2000)
+    classifier = build_classifier((32, 32, 3), 4, widths=(4, 8))
+    rise = RISE(CompiledClassifier(classifier), num_masks=64)  # e.g. 2000
+    maps = rise.explain(np.random.rand(2, 32, 32, 3), labels=[0, 1])
     ```
     """
 
@@ -161,9 +166,15 @@ def evaluate_explanations(
     Example:
 
     ```python
+    from keras_compattr.datasets import synthetic
     from keras_compattr.evaluation import evaluate_explanations
     from keras_compattr.explainers import GradCAM
+    from keras_compattr.models import build_classifier
 
+    test = synthetic(num_images=8, image_size=32, seed=1)
+    # (Train the classifier first: the numbers of an untrained one are
+    # meaningless.)
+    classifier = build_classifier((32, 32, 3), 4, widths=(4, 8))
     grad_cam = GradCAM(classifier)
     results = evaluate_explanations(
         lambda x: grad_cam.explain(x, test["labels"][: len(x)]),

@@ -24,7 +24,7 @@ class MaskHead(layers.Layer):
     >>> import numpy as np
     >>> from keras_compattr.layers import MaskHead
     >>> head = MaskHead(32, 32)
-    >>> head(np.zeros((2, 8, 8, 16), "float32")).shape
+    >>> tuple(head(np.zeros((2, 8, 8, 16), "float32")).shape)
     (2, 32, 32, 1)
     """
 

@@ -116,28 +116,39 @@ class ComprehensiveAttributionModel(keras.Model):
 
     Train on the embedded synthetic data and explain.
     ```python
+    import keras
+
     import keras_compattr as kca
 
-    data = kca.datasets.synthetic(num_images=256, image_size=32, seed=0)
+    # A tiny budget that runs in seconds; use more images and epochs
+    # (e.g. 1600 images, 8 + 10 epochs) for meaningful masks.
+    data = kca.datasets.synthetic(num_images=64, image_size=32, seed=0)
+    # Stage 1: the detector, a classifier trained on full images.
     detector = kca.models.build_classifier(
-        (32, 32, 3), num_classes=4, widths=(8, 16)
+        (32, 32, 3), num_classes=4, widths=(4, 8)
     )
     detector.compile(
         optimizer="adam",
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
     )
-    detector.fit(data["images"], data["labels"], epochs=1)
+    detector.fit(data["images"], data["labels"], epochs=1, verbose=0)
+    # Stage 2: selector and predictor, against the frozen detector.
     model = kca.ComprehensiveAttributionModel(
-        selector=kca.models.build_selector((32, 32, 3), backbone="tiny"),
+        selector=kca.models.build_selector(
+            (32, 32, 3), backbone="tiny", width=4
+        ),
         predictor=kca.models.build_predictor(
-            (32, 32, 3), num_classes=4, widths=(8, 16)
+            (32, 32, 3), num_classes=4, widths=(4, 8)
         ),
         detector=detector,
     )
     model.compile()
-    model.fit(data["images"], data["labels"], epochs=1, batch_size=32)
-    probabilities = model.predict(data["images"][:8])  # (8, 4)
-    masks = model.explain(data["images"][:8])  # (8, 32, 32) in [0, 1]
+    model.fit(
+        data["images"], data["labels"], epochs=1, batch_size=32, verbose=0
+    )
+    probabilities = model.predict(data["images"][:8], verbose=0)  # (8, 4)
+    masks = model.explain(data["images"][:8], verbose=0)  # (8, 32, 32)
     ```
 
     Reference:
@@ -433,6 +444,18 @@ class ComprehensiveAttributionModel(keras.Model):
         Example:
 
         ```python
+        import keras
+
+        import keras_compattr as kca
+
+        shape = (32, 32, 3)
+        model = kca.ComprehensiveAttributionModel(
+            selector=kca.models.build_selector(
+                shape, backbone="tiny", width=4
+            ),
+            predictor=kca.models.build_classifier(shape, 4, widths=(4, 8)),
+            detector=kca.models.build_classifier(shape, 4, widths=(4, 8)),
+        )
         model.compile(
             optimizer=keras.optimizers.AdamW(5e-4, weight_decay=0.03),
             predictor_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),

@@ -86,8 +86,19 @@ def load_model(
     Example:
 
     ```python
-    model = keras_compattr.models.load_model("comet.keras", num_classes=9)
-    masks = model.explain(images)
+    import numpy as np
+
+    import keras_compattr as kca
+
+    shape = (32, 32, 3)
+    kca.ComprehensiveAttributionModel(
+        selector=kca.models.build_selector(shape, backbone="tiny", width=4),
+        predictor=kca.models.build_classifier(shape, 4, widths=(4, 8)),
+        detector=kca.models.build_classifier(shape, 4, widths=(4, 8)),
+    ).save("comet.keras")
+
+    model = kca.models.load_model("comet.keras", num_classes=4)
+    masks = model.explain(np.random.rand(2, *shape))  # (2, 32, 32)
     ```
     """
     path = os.fspath(filepath)

@@ -39,13 +39,24 @@ class ExplanationMonitor(keras.callbacks.Callback):
     Example:
 
     ```python
+    import keras_compattr as kca
     from keras_compattr.visualization import ExplanationMonitor
 
-    monitor = ExplanationMonitor(test["images"][:6], path="masks",
-                                 labels=test["labels"][:6])
-    model.fit(train["images"], train["labels"], epochs=10,
-              callbacks=[monitor])
-    # masks/epoch_001.png ... masks/epoch_010.png; monitor.masks[10]
+    train = kca.datasets.synthetic(num_images=16, image_size=32, seed=0)
+    test = kca.datasets.synthetic(num_images=4, image_size=32, seed=1)
+    shape = (32, 32, 3)
+    model = kca.ComprehensiveAttributionModel(
+        selector=kca.models.build_selector(shape, backbone="tiny", width=4),
+        predictor=kca.models.build_classifier(shape, 4, widths=(4, 8)),
+        # Train the detector on full images first (see the model's example).
+        detector=kca.models.build_classifier(shape, 4, widths=(4, 8)),
+    )
+    model.compile()
+    monitor = ExplanationMonitor(test["images"], path="masks",
+                                 labels=test["labels"])
+    model.fit(train["images"], train["labels"], epochs=2,
+              callbacks=[monitor], verbose=0)
+    # masks/epoch_001.png, masks/epoch_002.png; monitor.masks[2]: (4, 32, 32)
     ```
     """
 
