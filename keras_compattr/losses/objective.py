@@ -4,7 +4,13 @@ import math
 
 from keras import ops
 
-DETECTOR_TERMS = ("hinge", "negative_ce", "entropy", "kl_uniform")
+DETECTOR_TERMS = (
+    "hinge",
+    "chance_hinge",
+    "negative_ce",
+    "entropy",
+    "kl_uniform",
+)
 HINGE_REDUCTIONS = ("batch", "sample")
 
 
@@ -72,6 +78,47 @@ def per_sample_cross_entropy(labels, log_probs):
     return -ops.sum(targets * log_probs, axis=-1)
 
 
+def chance_hinge(labels, log_probs):
+    """Per-image excess of the true-class probability over chance.
+
+    `max(log(1 - 1/K) - log(1 - p_y), 0)`: zero once the classifier gives
+    the true class at most chance probability `1/K`. Unlike the
+    cross-entropy, `-log(1 - p_y)` does not saturate when the classifier is
+    confidently right (its gradient in the logits tends to 1, not 0), so a
+    confident detector that still sees the class keeps pushing.
+
+    Args:
+        labels: `(N,)` or `(N, 1)` integer class indices, or `(N, K)`
+            one-hot (or soft) targets.
+        log_probs: `(N, K)` log-probabilities.
+
+    Returns:
+        `(N,)` float32 values.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_compattr.losses import chance_hinge
+    >>> logp = np.log(np.array([[0.25, 0.75], [0.9, 0.1]], "float32"))
+    >>> [round(float(v), 4) for v in chance_hinge(np.array([1, 1]), logp)]
+    [0.6931, 0.0]
+    """
+    num_classes = log_probs.shape[-1]
+    if (
+        len(labels.shape) == 2
+        and labels.shape[-1] == num_classes
+        and (num_classes != 1)
+    ):
+        true_class = ops.cast(labels, "float32")
+    else:
+        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+        true_class = ops.one_hot(labels, num_classes, dtype="float32")
+    # log(1 - p_y) as a log-sum-exp over the other classes: exact for
+    # confident rows, where 1 - exp(log p_y) would round to 0.
+    log_rest = ops.logsumexp(log_probs - 1e9 * true_class, axis=-1)
+    return ops.relu(math.log(1.0 - 1.0 / num_classes) - log_rest)
+
+
 def total_variation(masks):
     """Mean absolute difference between neighbouring mask pixels, per image.
 
@@ -113,6 +160,10 @@ def comet_objective(
     - `"hinge"`: `max(L_P - L_D + g, 0)`, on batch means
       (`hinge_reduction="batch"`, as the reference code) or per image and
       then averaged (`"sample"`);
+    - `"chance_hinge"`: the mean over images of
+      `max(log(1 - 1/K) - log(1 - p_D(y | x_c)), 0)`, zero once the
+      detector gives the true class at most chance probability, and not
+      saturating when it is confidently right (see `chance_hinge`);
     - `"negative_ce"`: `-L_D` (the paper's `L_P - a * L_D`);
     - `"entropy"`: `log K - H(D(x_c))`, low when the detector is unsure;
     - `"kl_uniform"`: `KL(uniform || D(x_c))`.
@@ -127,8 +178,10 @@ def comet_objective(
         masks: `(N, H, W, 1)` masks in `[0, 1]`.
         detector_weight: `a`.
         margin: `g`.
-        area_budget: `t`.
-        area_weight: `b`.
+        area_budget: `t`, or `None` for a linear area pressure
+            `R = mean_i area(m_i)` with no free share (the adaptive mode,
+            where `area_weight` is the current multiplier).
+        area_weight: `b`, a float or a scalar tensor.
         detector_term: one of `"hinge"`, `"negative_ce"`, `"entropy"`,
             `"kl_uniform"`.
         hinge_reduction: `"batch"` or `"sample"`.
@@ -178,6 +231,8 @@ def comet_objective(
             )
     elif detector_term == "negative_ce":
         term = -detector_loss
+    elif detector_term == "chance_hinge":
+        term = ops.mean(chance_hinge(labels, detector_log_probs))
     else:
         num_classes = detector_log_probs.shape[-1]
         log_k = math.log(num_classes)
@@ -190,7 +245,10 @@ def comet_objective(
 
     masks = ops.cast(masks, "float32")
     mask_areas = ops.mean(masks, axis=(1, 2, 3))
-    area_penalty = ops.mean(ops.relu(mask_areas - area_budget))
+    if area_budget is None:
+        area_penalty = ops.mean(mask_areas)
+    else:
+        area_penalty = ops.mean(ops.relu(mask_areas - area_budget))
     selector_loss = (
         predictor_loss + detector_weight * term + area_weight * area_penalty
     )

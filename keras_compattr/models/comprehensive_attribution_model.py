@@ -13,8 +13,10 @@ from keras_compattr import backend as backend_steps
 from keras_compattr.layers import MaskHead
 from keras_compattr.losses import DETECTOR_TERMS
 from keras_compattr.losses import HINGE_REDUCTIONS
+from keras_compattr.losses import AreaMultiplier
 from keras_compattr.losses import comet_objective
 from keras_compattr.losses import log_probabilities
+from keras_compattr.models import batch_norm
 from keras_compattr.models.backbones import _static_input_shape
 from keras_compattr.models.grouped_optimizer import GroupedOptimizer
 from keras_compattr.utils import to_unit_range
@@ -166,7 +168,7 @@ class ComprehensiveAttributionModel(keras.Model):
         margin=2.0,
         area_budget=0.6,
         area_weight=100.0,
-        detector_term="hinge",
+        detector_term=None,
         hinge_reduction="batch",
         fill_value=None,
         smoothness_weight=0.0,
@@ -181,6 +183,11 @@ class ComprehensiveAttributionModel(keras.Model):
                 "images (e.g. one built with "
                 "`keras_compattr.models.build_classifier` and fitted)."
             )
+        adaptive = isinstance(area_budget, AreaMultiplier) or (
+            isinstance(area_budget, str) and area_budget == "auto"
+        )
+        if detector_term is None:
+            detector_term = "chance_hinge" if adaptive else "hinge"
         if detector_term not in DETECTOR_TERMS:
             raise ValueError(
                 f"`detector_term` must be one of {DETECTOR_TERMS}. "
@@ -200,10 +207,16 @@ class ComprehensiveAttributionModel(keras.Model):
                     f"`{name}` must be one of {OUTPUT_KINDS}. "
                     f"Received: {name}={value!r}"
                 )
-        if not 0.0 < float(area_budget) <= 1.0:
+        if not adaptive and not (
+            isinstance(area_budget, (int, float))
+            and not isinstance(area_budget, bool)
+            and 0.0 < float(area_budget) <= 1.0
+        ):
             raise ValueError(
-                "`area_budget` is a share of the image and must be in "
-                f"(0, 1]. Received: area_budget={area_budget}"
+                "`area_budget` must be 'auto' (the smallest complete mask), "
+                "a share of the image in (0, 1] (a fixed free budget, as in "
+                "the paper: 0.6), or a `keras_compattr.losses."
+                f"AreaMultiplier`. Received: area_budget={area_budget!r}"
             )
         _check_weights(
             detector_weight=detector_weight,
@@ -271,6 +284,22 @@ class ComprehensiveAttributionModel(keras.Model):
             name="fill_adapted",
         )
 
+        # === Area control ===
+        if isinstance(area_budget, AreaMultiplier):
+            if area_budget.num_classes != int(num_classes):
+                raise ValueError(
+                    "The `AreaMultiplier` was made for "
+                    f"{area_budget.num_classes} classes; the networks score "
+                    f"{num_classes}."
+                )
+            self.area_control = area_budget
+        elif adaptive:
+            self.area_control = AreaMultiplier(
+                int(num_classes), name="area_control"
+            )
+        else:
+            self.area_control = None
+
         # === Trackers ===
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.term_trackers = {
@@ -294,7 +323,7 @@ class ComprehensiveAttributionModel(keras.Model):
         self.num_classes = int(num_classes)
         self.detector_weight = float(detector_weight)
         self.margin = float(margin)
-        self.area_budget = float(area_budget)
+        self.area_budget = "auto" if adaptive else float(area_budget)
         self.area_weight = float(area_weight)
         self.detector_term = detector_term
         self.hinge_reduction = hinge_reduction
@@ -370,6 +399,11 @@ class ComprehensiveAttributionModel(keras.Model):
             self.detector(masked_out, training=False),
             self._detector_output_kind,
         )
+        if self.area_control is None:
+            area_budget, area_weight = self.area_budget, self.area_weight
+        else:
+            area_budget = None
+            area_weight = ops.stop_gradient(self.area_control.multiplier)
         terms = comet_objective(
             labels,
             predictor_log_probs,
@@ -377,8 +411,8 @@ class ComprehensiveAttributionModel(keras.Model):
             masks,
             detector_weight=self.detector_weight,
             margin=self.margin,
-            area_budget=self.area_budget,
-            area_weight=self.area_weight,
+            area_budget=area_budget,
+            area_weight=area_weight,
             detector_term=self.detector_term,
             hinge_reduction=self.hinge_reduction,
             smoothness_weight=self.smoothness_weight,
@@ -397,6 +431,14 @@ class ComprehensiveAttributionModel(keras.Model):
         terms["predictor_log_probs"] = predictor_log_probs
         terms["detector_log_probs"] = detector_log_probs
         terms["masks"] = masks
+        if self.area_control is not None and training:
+            masked_out_correct = ops.equal(
+                ops.cast(ops.argmax(detector_log_probs, axis=-1), "int32"),
+                ops.cast(_integer_labels(labels, self.num_classes), "int32"),
+            )
+            terms["area_multiplier"] = self.area_control.update(
+                ops.mean(ops.cast(masked_out_correct, "float32"))
+            )
         return terms
 
     # === Training ===
@@ -532,7 +574,10 @@ class ComprehensiveAttributionModel(keras.Model):
         self.masked_out_accuracy_tracker.update_state(
             labels, terms["detector_log_probs"]
         )
-        return {metric.name: metric.result() for metric in self.metrics}
+        logs = {metric.name: metric.result() for metric in self.metrics}
+        if "area_multiplier" in terms:
+            logs["area_multiplier"] = terms["area_multiplier"]
+        return logs
 
     def train_step(self, *args):
         return backend_steps.train_step(self, *args)
@@ -540,7 +585,7 @@ class ComprehensiveAttributionModel(keras.Model):
     def test_step(self, *args):
         return backend_steps.test_step(self, *args)
 
-    def fit(self, x=None, y=None, **kwargs):
+    def fit(self, x=None, y=None, refresh_batch_norm=True, **kwargs):
         """Trains the selector and predictor; see `keras.Model.fit`.
 
         Before training, in this order:
@@ -555,6 +600,16 @@ class ComprehensiveAttributionModel(keras.Model):
            outputs are not finite, a warning says that the detector penalty
            is meaningless with an untrained detector. Skipped when
            `detector_weight == 0`.
+
+        After training, when `refresh_batch_norm=True` (the default) and
+        `x` can be read again (arrays, `tf.data` datasets, `PyDataset`s),
+        the batch-norm statistics of the selector and predictor are
+        re-estimated on up to 2048 training images (`refresh_batch_norm`),
+        so that `evaluate`, `predict` and `explain` (inference mode) score
+        what training reached. Validation during `fit` runs in inference
+        mode with the moving statistics of that moment, which lag behind
+        the weights while the masks change: the logs of
+        `model.evaluate(...)` after `fit` are the ones a user gets.
 
         Training runs are reproducible under `keras.utils.set_random_seed`
         on a CPU. To resume interrupted runs exactly, even mid-epoch, use
@@ -573,7 +628,12 @@ class ComprehensiveAttributionModel(keras.Model):
             self.adapt(x, batch_size=kwargs.get("batch_size"))
         if self.detector_weight != 0.0:
             x = self._warn_if_detector_untrained(x, y, kwargs.get("batch_size"))
-        return super().fit(x, y, **kwargs)
+        history = super().fit(x, y, **kwargs)
+        if refresh_batch_norm:
+            self.refresh_batch_norm(
+                x, batch_size=kwargs.get("batch_size") or 32, warn=True
+            )
+        return history
 
     def evaluate(self, x=None, y=None, **kwargs):
         """Evaluates the objective's terms and accuracies on labelled data.
@@ -675,6 +735,64 @@ class ComprehensiveAttributionModel(keras.Model):
             label_name="validation_data[1]",
         )
         return (images, data[1])
+
+    def refresh_batch_norm(
+        self, images, batch_size=32, max_images=2048, warn=False
+    ):
+        """Re-estimates the batch-norm statistics of selector and predictor.
+
+        Forward passes in training mode with the current weights (no weight
+        update) replace the moving mean and variance of every trainable
+        `BatchNormalization` layer by the exact average of its batch
+        statistics: first the selector's, on the images; then the
+        predictor's, on the masked-in images that the selector now draws in
+        inference mode, which is what the predictor sees at test time.
+        `fit` calls this at its end.
+
+        Args:
+            images: images or `(images, labels)` as arrays, a `tf.data`
+                dataset or a `keras.utils.PyDataset`.
+            batch_size: int, batch size for arrays.
+            max_images: int, images to read at most.
+            warn: bool, warn instead of returning quietly when the data
+                cannot be read again (a generator).
+
+        Returns:
+            The number of images used (0 when there was nothing to do).
+        """
+        layers_by_network = [
+            batch_norm.batch_norm_layers(self.selector),
+            batch_norm.batch_norm_layers(self.predictor),
+        ]
+        if not any(layers_by_network):
+            return 0
+        used = 0
+        for network, bn_layers in enumerate(layers_by_network):
+            used = 0
+            with batch_norm.exact_average(bn_layers) as average:
+                for batch in batch_norm.image_batches(
+                    images, batch_size, max_images
+                ):
+                    used += len(batch)
+                    batch = ops.convert_to_tensor(to_unit_range_numpy(batch))
+                    average.step()
+                    if network == 0:
+                        self.selector(batch, training=True)
+                    else:
+                        masks = self.compute_masks(batch, training=False)
+                        masked_in, _ = self.apply_masks(batch, masks)
+                        self.predictor(masked_in, training=True)
+        if used == 0:
+            if warn:
+                warnings.warn(
+                    "The batch-norm statistics were not refreshed after "
+                    "`fit`: the training data is a generator and cannot be "
+                    "read again. Call `model.refresh_batch_norm(images)` "
+                    "with training images before `evaluate` or `predict`.",
+                    stacklevel=3,
+                )
+            return 0
+        return used
 
     # === Detector check ===
 
@@ -835,7 +953,10 @@ class ComprehensiveAttributionModel(keras.Model):
                 "input_shape": self.image_shape,
                 "detector_weight": self.detector_weight,
                 "margin": self.margin,
-                "area_budget": self.area_budget,
+                "area_budget": self.area_budget
+                if self.area_control is None
+                or self.area_control.name == "area_control"
+                else keras.saving.serialize_keras_object(self.area_control),
                 "area_weight": self.area_weight,
                 "detector_term": self.detector_term,
                 "hinge_reduction": self.hinge_reduction,
@@ -856,6 +977,10 @@ class ComprehensiveAttributionModel(keras.Model):
         config["detector"].pop("compile_config", None)
         for name in ("selector", "predictor", "detector"):
             config[name] = keras.saving.deserialize_keras_object(config[name])
+        if isinstance(config.get("area_budget"), dict):
+            config["area_budget"] = keras.saving.deserialize_keras_object(
+                config["area_budget"]
+            )
         if config.get("input_shape") is not None:
             config["input_shape"] = tuple(config["input_shape"])
         return cls(**config)

@@ -14,15 +14,17 @@ _PANELS = (
     ),
     ("mask area", ("mask_area", "area_penalty"), "share of the image"),
     ("accuracy", ("accuracy", "masked_out_accuracy"), "accuracy"),
+    ("area multiplier", ("area_multiplier",), "lambda (log scale)"),
 )
 _LABELS = {
     "loss": "selector loss",
     "predictor_loss": "L_P: predictor, masked-in",
     "detector_loss": "L_D: detector, masked-out",
-    "area_penalty": "R: area over budget",
+    "area_penalty": "R: area penalty",
     "mask_area": "mask area",
     "accuracy": "predictor (masked-in)",
     "masked_out_accuracy": "detector (masked-out)",
+    "area_multiplier": "lambda, end of epoch",
 }
 
 
@@ -43,8 +45,10 @@ def plot_history(history, area_budget=None, save_path=None):
     figure has four panels: the selector loss; the two cross-entropies,
     `L_P` of the predictor on the masked-in image and `L_D` of the detector
     on the masked-out one; the mean mask area with the area penalty `R`
-    (and the area budget as a dotted line when given); and the two
-    accuracies. Validation values (`val_*`) are dashed. Any other history
+    (and the area budget as a dotted line when given); the two
+    accuracies; and, with `area_budget="auto"`, the area multiplier
+    `lambda` that the dual ascent reached at the end of each epoch.
+    Validation values (`val_*`) are dashed. Any other history
     (e.g. a plain classifier's) gets one panel per metric name.
 
     Args:
@@ -107,6 +111,8 @@ def plot_history(history, area_budget=None, save_path=None):
             )
         if title in ("mask area", "accuracy"):
             ax.set_ylim(0, 1.02)
+        elif title == "area multiplier":
+            ax.set_yscale("log")
         else:
             ax.set_ylim(bottom=0)
         ax.set_title(title, fontsize=10)

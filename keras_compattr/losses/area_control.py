@@ -1,0 +1,179 @@
+"""Evidence-adaptive area control: the smallest mask that stays complete.
+
+With a fixed budget `t`, the area term `b * mean_i max(area_i - t, 0)` is
+free below `t`, so the mask grows to `t` on whatever is cheap to select
+(distractors, clutter). `AreaMultiplier` replaces it by a *linear* area
+pressure `lambda * mean_i area_i` with no free share, and sets `lambda` by
+dual ascent on one constraint, comprehensiveness:
+
+    detector accuracy on the masked-out image <= chance + tolerance
+
+While the constraint holds (the frozen detector is near chance on what was
+left out), `lambda` grows and every mask shrinks; as soon as evidence leaks
+into the masked-out image, the detector term pushes the leaking pixels back
+into the mask and `lambda` falls. Each image's mask thus settles on its own
+evidence, whatever its size. Sufficiency (the predictor stays accurate on
+the masked-in image) is the `L_P` term of the selector loss.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_compattr")
+class AreaMultiplier(keras.layers.Layer):
+    """The dual variable of the area pressure, updated by dual ascent.
+
+    The state lives in non-trainable weights, so it is saved with the model,
+    restored exactly by `BackupAndRestore`, and threaded through the
+    stateless JAX step like batch-norm statistics:
+
+    - `log_multiplier`: `log(lambda)`;
+    - `masked_out_accuracy`: an exponential moving average (EMA) of the
+      detector's accuracy on the masked-out images of the training batches.
+
+    After each training step, `update` moves the EMA towards the batch's
+    accuracy and then
+
+        log(lambda) += rate * (chance + tolerance - EMA)
+
+    clipped to `[log(min_multiplier), log(max_multiplier)]`. Under
+    `tf.distribute` the replicas' updates are averaged (the update is linear
+    in the accuracy, so this equals the update of the global batch).
+
+    Args:
+        num_classes: int, `K`; chance accuracy is `1 / K`.
+        tolerance: float, accuracy above chance that the detector may keep
+            on the masked-out image.
+        rate: float, step of `log(lambda)` per unit of constraint slack.
+        momentum: float in `[0, 1)`, EMA momentum of the accuracy.
+        initial_multiplier: float, `lambda` before training.
+        min_multiplier: float, lower bound of `lambda`.
+        max_multiplier: float, upper bound of `lambda`.
+        **kwargs: base layer keyword arguments such as `name`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_compattr.losses import AreaMultiplier
+    >>> control = AreaMultiplier(num_classes=4, momentum=0.0)
+    >>> before = float(control.multiplier)
+    >>> _ = control.update(np.float32(0.25))  # detector at chance: shrink
+    >>> float(control.multiplier) > before
+    True
+    """
+
+    def __init__(
+        self,
+        num_classes,
+        tolerance=0.025,
+        rate=0.1,
+        momentum=0.9,
+        initial_multiplier=1.0,
+        min_multiplier=1e-2,
+        max_multiplier=1e3,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(num_classes) < 2:
+            raise ValueError(
+                f"`num_classes` must be at least 2. Received: {num_classes}"
+            )
+        if not 0.0 <= float(tolerance) < 1.0 - 1.0 / int(num_classes):
+            raise ValueError(
+                "`tolerance` is an accuracy above chance and must be in "
+                f"[0, 1 - 1/K). Received: tolerance={tolerance}"
+            )
+        if not 0.0 <= float(momentum) < 1.0:
+            raise ValueError(
+                f"`momentum` must be in [0, 1). Received: {momentum}"
+            )
+        if not 0.0 < min_multiplier <= initial_multiplier <= max_multiplier:
+            raise ValueError(
+                "Expected 0 < min_multiplier <= initial_multiplier <= "
+                f"max_multiplier. Received: {min_multiplier}, "
+                f"{initial_multiplier}, {max_multiplier}"
+            )
+        if float(rate) <= 0.0:
+            raise ValueError(f"`rate` must be positive. Received: {rate}")
+        self.num_classes = int(num_classes)
+        self.tolerance = float(tolerance)
+        self.rate = float(rate)
+        self.momentum = float(momentum)
+        self.initial_multiplier = float(initial_multiplier)
+        self.min_multiplier = float(min_multiplier)
+        self.max_multiplier = float(max_multiplier)
+        self.log_multiplier = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(
+                math.log(self.initial_multiplier)
+            ),
+            trainable=False,
+            aggregation="mean",
+            name="log_multiplier",
+        )
+        # Pessimistic start: the detector is assumed to see everything, so
+        # the masks first grow to cover the evidence, then shrink.
+        self.masked_out_accuracy = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(1.0),
+            trainable=False,
+            aggregation="mean",
+            name="masked_out_accuracy",
+        )
+        self.built = True
+
+    @property
+    def target(self):
+        """The accuracy the detector may keep on masked-out images."""
+        return 1.0 / self.num_classes + self.tolerance
+
+    @property
+    def multiplier(self):
+        """`lambda`, the current weight of the linear area pressure."""
+        return ops.exp(ops.convert_to_tensor(self.log_multiplier))
+
+    def update(self, batch_accuracy):
+        """One dual-ascent step from a batch's masked-out accuracy.
+
+        Args:
+            batch_accuracy: scalar, the detector's accuracy on the batch's
+                masked-out images.
+
+        Returns:
+            The new `lambda`.
+        """
+        batch_accuracy = ops.cast(batch_accuracy, "float32")
+        average = ops.convert_to_tensor(self.masked_out_accuracy)
+        average = self.momentum * average + (1.0 - self.momentum) * (
+            batch_accuracy
+        )
+        self.masked_out_accuracy.assign(average)
+        log_multiplier = ops.convert_to_tensor(self.log_multiplier)
+        log_multiplier = ops.clip(
+            log_multiplier + self.rate * (self.target - average),
+            math.log(self.min_multiplier),
+            math.log(self.max_multiplier),
+        )
+        self.log_multiplier.assign(log_multiplier)
+        return ops.exp(log_multiplier)
+
+    def call(self, inputs=None):
+        return self.multiplier
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "tolerance": self.tolerance,
+                "rate": self.rate,
+                "momentum": self.momentum,
+                "initial_multiplier": self.initial_multiplier,
+                "min_multiplier": self.min_multiplier,
+                "max_multiplier": self.max_multiplier,
+            }
+        )
+        return config
