@@ -9,7 +9,8 @@ only the glyph pattern does, so a faithful map must cover the class tiles.
 
 import numpy as np
 
-VARIANTS = ("one_part", "two_part")
+VARIANTS = ("one_part", "two_part", "varied")
+MAX_VARIED_PARTS = 3
 GLYPH_CELLS = 5
 _GLYPH_SEED = 20240727  # Fixed: every split shares the same class glyphs.
 
@@ -97,6 +98,42 @@ def _place(rng, size, tile, count, gap=2, restarts=200, tries=50):
     )
 
 
+def _place_sized(rng, size, tiles, gap=2):
+    """Top-left corners of non-overlapping square tiles of given sizes."""
+    # Largest first: they are the hardest to fit.
+    order = sorted(range(len(tiles)), key=lambda i: -tiles[i])
+    placed = _place_in_order(rng, size, [tiles[i] for i in order], gap)
+    corners = [None] * len(tiles)
+    for i, corner in zip(order, placed):
+        corners[i] = corner
+    return corners
+
+
+def _place_in_order(rng, size, tiles, gap, restarts=200, tries=50):
+    for _ in range(restarts):
+        corners = []
+        for tile in tiles:
+            for _ in range(tries):
+                r, c = (int(v) for v in rng.integers(0, size - tile + 1, 2))
+                if all(
+                    r >= r2 + t2 + gap
+                    or r2 >= r + tile + gap
+                    or c >= c2 + t2 + gap
+                    or c2 >= c + tile + gap
+                    for (r2, c2), t2 in zip(corners, tiles)
+                ):
+                    corners.append((r, c))
+                    break
+            else:
+                break
+        if len(corners) == len(tiles):
+            return corners
+    raise ValueError(
+        f"Cannot fit tiles of {tiles} px in a {size} px image: use a "
+        "larger image_size or fewer distractors."
+    )
+
+
 def synthetic(
     num_images=1000,
     image_size=48,
@@ -112,9 +149,13 @@ def synthetic(
         num_images: int, number of images.
         image_size: int, height and width in pixels (at least 24).
         num_classes: int, number of classes (at most 12).
-        variant: `"one_part"` (one evidence tile per image) or `"two_part"`
+        variant: `"one_part"` (one evidence tile per image), `"two_part"`
             (two separate tiles of the same class, each alone sufficient to
-            classify: a complete map must cover both).
+            classify: a complete map must cover both) or `"varied"` (one
+            to three evidence tiles per image, each of one of three sizes,
+            with distractors of random sizes too: the evidence area varies
+            from image to image by a factor of up to 12, so no single area
+            budget fits every image).
         num_distractors: int, tiles of non-class glyphs per image.
         background_swap: bool, also return `"swapped_images"`: the same
             evidence tiles on the background (with its distractors) of an
@@ -126,7 +167,8 @@ def synthetic(
         A dict of NumPy arrays: `"images"` `(N, S, S, 3)` float32 in
         `[0, 1]`, `"labels"` `(N,)` int32, `"masks"` `(N, S, S)` float32
         in `{0, 1}` (union of the evidence tiles), `"part_masks"`
-        `(N, P, S, S)` float32 (one mask per evidence tile), and
+        `(N, P, S, S)` float32 (one mask per evidence tile; for
+        `"varied"`, `P = 3` and the masks of absent tiles are empty), and
         `"swapped_images"` when asked; plus `"class_names"`, a list.
 
     Example:
@@ -148,8 +190,9 @@ def synthetic(
         raise ValueError(
             f"`num_classes` must be in [2, 12]. Received: {num_classes}"
         )
-    num_parts = 2 if variant == "two_part" else 1
+    num_parts = {"one_part": 1, "two_part": 2}.get(variant, MAX_VARIED_PARTS)
     cell = max(2, round(image_size / 24))
+    cells = (cell, round(cell * 1.5), cell * 2)
     tile = GLYPH_CELLS * cell
     glyphs = class_glyphs(num_classes)
     distractors = _distractor_glyphs(num_classes)
@@ -165,15 +208,30 @@ def synthetic(
     foregrounds = np.zeros_like(images)
     for i, label in enumerate(labels):
         background = _background(rng, image_size)
-        corners = _place(rng, image_size, tile, num_parts + num_distractors)
-        for r, c in corners[num_parts:]:
+        if variant == "varied":
+            parts = int(rng.integers(1, MAX_VARIED_PARTS + 1))
+            tile_cells = rng.choice(cells, parts + num_distractors)
+            while np.sum((tile_cells * GLYPH_CELLS) ** 2) > 0.35 * (
+                image_size**2
+            ):
+                tile_cells = rng.choice(cells, parts + num_distractors)
+            corners = _place_sized(
+                rng, image_size, [k * GLYPH_CELLS for k in tile_cells]
+            )
+        else:
+            parts = num_parts
+            tile_cells = np.full(parts + num_distractors, cell)
+            corners = _place(rng, image_size, tile, parts + num_distractors)
+        for (r, c), k in zip(corners[parts:], tile_cells[parts:]):
             glyph = distractors[rng.integers(len(distractors))]
-            background[r : r + tile, c : c + tile] = _tile(glyph, cell, rng)
+            t = k * GLYPH_CELLS
+            background[r : r + t, c : c + t] = _tile(glyph, k, rng)
         backgrounds[i] = background
         image = background.copy()
-        for p, (r, c) in enumerate(corners[:num_parts]):
-            image[r : r + tile, c : c + tile] = _tile(glyphs[label], cell, rng)
-            part_masks[i, p, r : r + tile, c : c + tile] = 1.0
+        for p, ((r, c), k) in enumerate(zip(corners[:parts], tile_cells)):
+            t = k * GLYPH_CELLS
+            image[r : r + t, c : c + t] = _tile(glyphs[label], k, rng)
+            part_masks[i, p, r : r + t, c : c + t] = 1.0
         foregrounds[i] = image
         images[i] = image
 

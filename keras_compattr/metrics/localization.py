@@ -179,7 +179,8 @@ def coverage(masks, part_masks, threshold=0.5):
         fraction of each part's pixels that are selected),
         `"all_parts_covered"` (float, fraction of images where every part
         has at least half its pixels selected), `"per_part"` (`(N, P)`
-        array of fractions, NaN for absent parts) and `"per_image_all_covered"` (`(N,)` bool).
+        array of fractions, NaN for absent parts) and
+        `"per_image_all_covered"` (`(N,)` bool).
 
     Example:
 
@@ -210,7 +211,8 @@ def coverage(masks, part_masks, threshold=0.5):
             "`part_masks`; empty part maps mark absent parts."
         )
     selected = (masks > threshold)[:, None]
-    per_part = (selected & parts).sum(axis=(2, 3)) / np.maximum(part_sizes, 1)
+    per_part = (selected & parts).sum(axis=(2, 3))
+    per_part = per_part / np.maximum(part_sizes, 1)
     per_part = np.where(present, per_part, np.nan)
     all_covered = np.all((per_part >= 0.5) | ~present, axis=1)
     return {
