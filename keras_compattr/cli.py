@@ -910,6 +910,18 @@ def _evaluate(args):
 # === benchmark ===
 
 
+def _area_budget(value):
+    """`--area-budget`: a share of the image, or 'auto'."""
+    if value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a share of the image in (0, 1] or 'auto'; got {value!r}"
+        ) from None
+
+
 def _benchmark(args):
     from keras_compattr.evaluation import run_benchmark
 
@@ -919,6 +931,7 @@ def _benchmark(args):
         seed=args.seed,
         seeds=args.seeds,
         area_budget=args.area_budget,
+        variant=args.variant,
         verbose=1 if args.verbose else 0,
     )
 
@@ -1004,7 +1017,10 @@ def _add_demo(commands):
         help="hinge on batch-mean losses or per image",
     )
     demo.add_argument(
-        "--area-budget", type=float, default=0.2, help="mask area budget t"
+        "--area-budget",
+        type=_area_budget,
+        default=0.2,
+        help="mask area budget t, or 'auto' (smallest complete mask)",
     )
     demo.add_argument("--image-size", type=int, default=48, help="pixels")
     demo.add_argument("--test-images", type=int, default=500, help="images")
@@ -1093,9 +1109,9 @@ def _add_train(commands):
     )
     train.add_argument(
         "--area-budget",
-        type=float,
-        help="mask area budget t; default 0.2 for synthetic data, 0.6 (the "
-        "paper's) otherwise",
+        type=_area_budget,
+        help="mask area budget t, or 'auto' (smallest complete mask); "
+        "default 0.2 for synthetic data, 0.6 (the paper's) otherwise",
     )
     train.add_argument(
         "--hinge-reduction",
@@ -1260,7 +1276,17 @@ def _add_benchmark(commands):
         help="run several seeds and report mean ± std (overrides --seed)",
     )
     benchmark.add_argument(
-        "--area-budget", type=float, default=0.2, help="COMET's area budget"
+        "--area-budget",
+        type=float,
+        default=0.2,
+        help="the fixed area budget of the fixed-budget COMET rows",
+    )
+    benchmark.add_argument(
+        "--variant",
+        choices=("two_part", "varied"),
+        default="two_part",
+        help="embedded configuration: two class tiles per image, or 1-3 "
+        "tiles of three sizes (evidence area varies from image to image)",
     )
     benchmark.add_argument(
         "--output", default="compattr_benchmark", help="output folder"
@@ -1362,7 +1388,7 @@ def _check_arguments(args):
             flag = "--" + name.replace("_", "-")
             raise CommandError(f"{flag} must be positive; got {value}.")
     if getattr(args, "area_budget", None) is not None:
-        if not 0.0 < args.area_budget <= 1.0:
+        if args.area_budget != "auto" and not 0.0 < args.area_budget <= 1.0:
             raise CommandError(
                 f"--area-budget must be in (0, 1]; got {args.area_budget}."
             )

@@ -132,7 +132,7 @@ def test_quick_benchmark_from_the_command_line(tmp_path, capsys):
     assert report["config"]["quick"] is True
     with open(os.path.join(output, "benchmark.md")) as f:
         table = f.read()
-    assert table.startswith("| metric | COMET (batch hinge) |")
+    assert table.startswith("| metric | COMET (auto area) |")
     assert table.strip() in capsys.readouterr().out
     for figure in ("comparison_seed0.png", "curves_seed0.png"):
         assert os.path.getsize(os.path.join(output, figure)) > 1000

@@ -42,6 +42,7 @@ QUICK = dict(
     robustness_images=6,
 )
 COMET_VARIANTS = (
+    ("COMET (auto area)", {"area_budget": "auto"}),
     ("COMET (batch hinge)", {"hinge_reduction": "batch"}),
     ("COMET (sample hinge)", {"hinge_reduction": "sample"}),
     ("no detector (a=0)", {"detector_weight": 0.0}),
@@ -81,7 +82,7 @@ def _say(verbose, *args):
         print(*args, flush=True)
 
 
-def _run_seed(seed, budget, area_budget, output, verbose):
+def _run_seed(seed, budget, area_budget, output, verbose, variant):
     from keras_compattr.datasets import synthetic
     from keras_compattr.visualization import plot_comparison
     from keras_compattr.visualization import plot_curves
@@ -89,18 +90,21 @@ def _run_seed(seed, budget, area_budget, output, verbose):
     fit_verbose = 2 if verbose else 0
     size, batch_size = budget["image_size"], budget["batch_size"]
     shape, num_classes = (size, size, 3), 4
-    train = synthetic(budget["train_images"], size, num_classes, seed=seed)
+    train = synthetic(
+        budget["train_images"], size, num_classes, variant, seed=seed
+    )
     test = synthetic(
         budget["test_images"],
         size,
         num_classes,
+        variant,
         background_swap=True,
         seed=seed + 1,
     )
     # The evaluator sees its own training images and initialisation, so
     # fidelity is not judged by the detector COMET was trained against.
     evaluator_train = synthetic(
-        budget["train_images"], size, num_classes, seed=seed + 2
+        budget["train_images"], size, num_classes, variant, seed=seed + 2
     )
     fill = train["images"].mean(axis=(0, 1, 2))
     images, labels = test["images"], test["labels"]
@@ -151,8 +155,11 @@ def _run_seed(seed, budget, area_budget, output, verbose):
             shape,
             num_classes,
             detector,
-            area_budget=area_budget,
-            **{"hinge_reduction": "sample", **options},
+            **{
+                "area_budget": area_budget,
+                "hinge_reduction": "sample",
+                **options,
+            },
         )
         start = time.perf_counter()
         train_comet(
@@ -261,6 +268,7 @@ def run_benchmark(
     verbose=1,
     seeds=None,
     area_budget=0.2,
+    variant="two_part",
 ):
     """Trains and scores COMET, its ablation and post-hoc baselines.
 
@@ -300,8 +308,13 @@ def run_benchmark(
         verbose: 0 (silent) or 1 (progress and the table).
         seeds: optional sequence of seeds; when given (overrides `seed`),
             the table shows the mean ± standard deviation over them.
-        area_budget: float, COMET's area budget `t`. The evidence covers
-            about 9% of the images; 0.2 leaves room for both tiles.
+        area_budget: float, the area budget `t` of the fixed-budget COMET
+            rows. The evidence covers about 9% of the two-part images; 0.2
+            leaves room for both tiles. The "COMET (auto area)" row sets
+            no budget (`area_budget="auto"`).
+        variant: `"two_part"` (two class tiles per image) or `"varied"`
+            (1-3 class tiles of three sizes; see
+            `keras_compattr.datasets.synthetic`).
 
     Returns:
         A dict with `"results"` (`{method: {metric: value}}`, values as
@@ -333,7 +346,7 @@ def run_benchmark(
     per_seed, extras = [], []
     for run_seed in seeds:
         results, extra = _run_seed(
-            run_seed, budget, area_budget, output, verbose
+            run_seed, budget, area_budget, output, verbose, variant
         )
         per_seed.append(results)
         extras.append(extra)
@@ -344,6 +357,7 @@ def run_benchmark(
         "quick": bool(quick),
         "seeds": seeds,
         "area_budget": area_budget,
+        "variant": variant,
         **budget,
         "detector_accuracy": [e["detector_accuracy"] for e in extras],
         "evaluator_accuracy": [e["evaluator_accuracy"] for e in extras],

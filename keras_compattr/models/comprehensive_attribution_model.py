@@ -91,12 +91,23 @@ class ComprehensiveAttributionModel(keras.Model):
             finite: a `ValueError` says so.
         margin: float, margin `g` of the hinge.
         area_budget: float in `(0, 1]`, share `t` of the image the mask may
-            cover for free. Lower it for datasets with small objects: the
-            area penalty pushes masks down towards this budget only.
-        area_weight: float, weight `b` of the area penalty.
-        detector_term: `"hinge"` (default, `max(L_P - L_D + g, 0)`),
-            `"negative_ce"` (`-L_D`, the paper's form), `"entropy"` or
-            `"kl_uniform"`.
+            cover for free (the paper's recipe: `0.6`, the default). The
+            area penalty pushes masks down towards this budget only, so
+            the mask grows to `t` on whatever is cheap to select.
+            `"auto"` (evidence-adaptive, beyond the paper) replaces it by
+            a linear pressure `lambda * mean area` whose multiplier rises
+            while the frozen detector is near chance on the masked-out
+            image and falls when evidence leaks there (see
+            `keras_compattr.losses.AreaMultiplier`; pass one to change
+            its settings). `lambda` is logged as `area_multiplier`.
+        area_weight: float, weight `b` of the area penalty (fixed budget
+            only).
+        detector_term: `"hinge"` (`max(L_P - L_D + g, 0)`, the default with
+            a fixed budget), `"chance_hinge"` (the default with
+            `area_budget="auto"`: pushes the detector's probability of the
+            true class down to chance, without saturating for a confident
+            detector), `"negative_ce"` (`-L_D`, the paper's form),
+            `"entropy"` or `"kl_uniform"`.
         hinge_reduction: `"batch"` applies the hinge to batch-mean losses,
             as the reference code does; `"sample"` applies it per image
             and then averages, so one confidently wrong detector output
