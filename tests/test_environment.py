@@ -17,6 +17,7 @@ import textwrap
 
 import keras
 import numpy as np
+import pytest
 
 from keras_compattr.models import build_classifier
 from keras_compattr.models.builders import ONEDNN_CHANNEL_BLOCK
@@ -109,6 +110,10 @@ def test_a_users_choice_is_kept():
     assert result == ["1", False]
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="oneDNN kernels are TensorFlow's; the child imports TensorFlow",
+)
 def test_classifier_gradients_are_right_with_onednn_on():
     # As on an AVX-512 CPU where TensorFlow was imported, oneDNN on, before
     # the package: the shortcut's weight gradient against NumPy. Before the
