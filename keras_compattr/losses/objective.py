@@ -65,17 +65,19 @@ def per_sample_cross_entropy(labels, log_probs):
     Returns:
         `(N,)` float32 losses.
     """
-    num_classes = log_probs.shape[-1]
+    return -ops.sum(_targets(labels, log_probs.shape[-1]) * log_probs, axis=-1)
+
+
+def _targets(labels, num_classes):
+    """`(N, K)` float32 targets from integer or one-hot (soft) labels."""
     if (
         len(labels.shape) == 2
         and labels.shape[-1] == num_classes
         and (num_classes != 1)
     ):
-        targets = ops.cast(labels, "float32")
-    else:
-        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
-        targets = ops.one_hot(labels, num_classes, dtype="float32")
-    return -ops.sum(targets * log_probs, axis=-1)
+        return ops.cast(labels, "float32")
+    labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+    return ops.one_hot(labels, num_classes, dtype="float32")
 
 
 def chance_hinge(labels, log_probs):
@@ -104,15 +106,7 @@ def chance_hinge(labels, log_probs):
     [0.6931, 0.0]
     """
     num_classes = log_probs.shape[-1]
-    if (
-        len(labels.shape) == 2
-        and labels.shape[-1] == num_classes
-        and (num_classes != 1)
-    ):
-        true_class = ops.cast(labels, "float32")
-    else:
-        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
-        true_class = ops.one_hot(labels, num_classes, dtype="float32")
+    true_class = _targets(labels, num_classes)
     # log(1 - p_y) as a log-sum-exp over the other classes: exact for
     # confident rows, where 1 - exp(log p_y) would round to 0.
     log_rest = ops.logsumexp(log_probs - 1e9 * true_class, axis=-1)
