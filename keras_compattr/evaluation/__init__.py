@@ -6,17 +6,21 @@
 - `run_benchmark`: COMET (batch and per-sample hinge), the no-detector
   ablation and Grad-CAM / Saliency / IntegratedGradients / RISE on the
   embedded two-part data, trained and scored alike.
+- `run_demo`: a detector, then COMET, trained and scored on the embedded
+  two-part data (`keras-compattr demo`).
 - `small_classifier`, `small_comet`, `train_classifier`, `train_comet`:
-  the small-network recipe the demo, command line and benchmark share.
+  the small-network recipe of `keras_compattr.training`, which the demo,
+  command line and benchmark share; also importable from here.
 """
 
 from keras_compattr.evaluation.benchmark import run_benchmark
-from keras_compattr.evaluation.recipe import small_classifier
-from keras_compattr.evaluation.recipe import small_comet
-from keras_compattr.evaluation.recipe import train_classifier
-from keras_compattr.evaluation.recipe import train_comet
+from keras_compattr.evaluation.demo import run_demo
 from keras_compattr.evaluation.report import METRICS
 from keras_compattr.evaluation.report import CompiledClassifier
 from keras_compattr.evaluation.report import evaluate_explanations
 from keras_compattr.evaluation.report import format_table
 from keras_compattr.evaluation.report import unit_maps
+from keras_compattr.training import small_classifier
+from keras_compattr.training import small_comet
+from keras_compattr.training import train_classifier
+from keras_compattr.training import train_comet

@@ -7,13 +7,13 @@ import time
 import keras
 import numpy as np
 
-from keras_compattr.evaluation.recipe import small_classifier
-from keras_compattr.evaluation.recipe import small_comet
-from keras_compattr.evaluation.recipe import train_classifier
-from keras_compattr.evaluation.recipe import train_comet
 from keras_compattr.evaluation.report import CompiledClassifier
 from keras_compattr.evaluation.report import evaluate_explanations
 from keras_compattr.evaluation.report import format_table
+from keras_compattr.training import small_classifier
+from keras_compattr.training import small_comet
+from keras_compattr.training import train_classifier
+from keras_compattr.training import train_comet
 
 # Budgets: the full run takes a few CPU minutes per method; the quick one
 # only checks that everything runs.

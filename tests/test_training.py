@@ -1,0 +1,79 @@
+"""The training recipes and the reference schedule (SPEC section 3)."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_compattr.training import WarmupStepDecay
+from keras_compattr.training import small_classifier
+from keras_compattr.training import train_classifier
+
+
+def _rates(schedule, steps):
+    return [float(keras.ops.convert_to_numpy(schedule(s))) for s in steps]
+
+
+def test_warm_up_then_step_decay_at_the_reference_epochs():
+    schedule = WarmupStepDecay(0.05, steps_per_epoch=4)
+    # Warm-up: 2 epochs of 4 steps, linear up to the full rate.
+    np.testing.assert_allclose(
+        _rates(schedule, [0, 1, 3, 7]), [0.05 / 8, 0.05 / 4, 0.025, 0.05]
+    )
+    # Step decay x0.2 at the start of epochs 80, 120 and 160.
+    steps = [8, 319, 320, 479, 480, 639, 640, 799]
+    expected = [1, 1, 0.2, 0.2, 0.04, 0.04, 0.008, 0.008]
+    np.testing.assert_allclose(
+        _rates(schedule, steps), [0.05 * e for e in expected], rtol=1e-6
+    )
+
+
+def test_schedule_without_warm_up_and_with_other_epochs():
+    schedule = WarmupStepDecay(
+        1.0, 2, warmup_epochs=0, decay_epochs=(1,), decay_rate=0.5
+    )
+    assert _rates(schedule, [0, 1, 2, 100]) == [1.0, 1.0, 0.5, 0.5]
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        WarmupStepDecay(1.0, 0)
+
+
+def test_schedule_config_round_trip():
+    schedule = WarmupStepDecay(
+        5e-4, 7, warmup_epochs=1.5, decay_epochs=(3, 5), decay_rate=0.1
+    )
+    config = schedule.get_config()
+    restored = WarmupStepDecay.from_config(config)
+    assert restored.get_config() == config
+    # By its registered name, as an optimizer's config holds it.
+    serialized = keras.optimizers.schedules.serialize(schedule)
+    assert serialized["registered_name"] == "keras_compattr>WarmupStepDecay"
+    restored = keras.optimizers.schedules.deserialize(serialized)
+    assert isinstance(restored, WarmupStepDecay)
+    assert restored.get_config() == config
+    steps = [0, 6, 10, 20, 21, 35, 36]
+    assert _rates(restored, steps) == _rates(schedule, steps)
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=0.03)
+    again = keras.optimizers.AdamW.from_config(optimizer.get_config())
+    assert again.get_config() == optimizer.get_config()
+
+
+def test_train_classifier_uses_a_given_schedule_as_it_is():
+    model = small_classifier((16, 16, 3), 2)
+    schedule = WarmupStepDecay(1e-3, steps_per_epoch=2)
+    train_classifier(
+        model,
+        np.random.rand(8, 16, 16, 3),
+        np.arange(8) % 2,
+        epochs=1,
+        batch_size=4,
+        learning_rate=schedule,
+        verbose=0,
+    )
+    assert model.optimizer.get_config()["learning_rate"]["config"] == (
+        schedule.get_config()
+    )
+    # Two steps taken: the rate is the schedule's at step 2.
+    np.testing.assert_allclose(
+        float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+        1e-3 * 3 / 4,
+        rtol=1e-6,
+    )
