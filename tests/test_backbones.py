@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import keras_compattr as kca
-from keras_compattr.models import backbones
+from keras_compattr.models import recipes
 from tests.conftest import NUM_CLASSES
 from tests.conftest import SHAPE
 from tests.conftest import tiny_classifier
@@ -159,7 +159,7 @@ def test_keras_cv_backbones_and_classifier_train_and_explain(data):
         modes = [
             layer.mode
             for layer in network.layers
-            if isinstance(layer, kca.models.ImagePreprocessing)
+            if isinstance(layer, kca.layers.ImagePreprocessing)
         ]
         assert modes == ["0_255"]
     # KerasCV classifiers end in a softmax, seen through the wrapper.
@@ -250,7 +250,7 @@ def test_detector_preprocessing_wraps_any_classifier():
 LARGE_RECIPES = ("resnet50", "efficientnet_v2_b0", "mobilenet_v3_large")
 
 
-@pytest.mark.parametrize("recipe", backbones.RECIPES)
+@pytest.mark.parametrize("recipe", recipes.RECIPES)
 def test_recipes_build_selectors_and_predictors(recipe):
     if recipe in LARGE_RECIPES and keras.backend.backend() == "jax":
         pytest.skip("slow to initialise on JAX; built on TensorFlow")
@@ -300,19 +300,18 @@ def test_missing_extras_name_the_install_command(monkeypatch):
     with pytest.raises(ImportError, match=r'"keras-compattr\[hub\]"'):
         kca.models.as_predictor("resnet18", SHAPE, 3, weights="imagenet")
     with pytest.raises(ImportError, match=r'"keras-compattr\[cv\]"'):
-        backbones.import_extra("keras_cv")
+        recipes.import_extra("keras_cv")
 
 
 def test_failed_download_says_to_use_random_weights(monkeypatch):
-    from keras.src.utils import file_utils
-
+    # What `keras.utils.get_file` raises offline, from the constructor.
     def offline(*args, **kwargs):
         raise Exception(
             "URL fetch failure on https://example.invalid/w.h5: None -- "
             "[Errno -2] Name or service not known"
         )
 
-    monkeypatch.setattr(file_utils, "get_file", offline)
+    monkeypatch.setattr(keras.applications, "MobileNetV3Small", offline)
     with pytest.raises(OSError, match="weights=None"):
         kca.models.as_selector("mobilenet_v3_small", SHAPE, weights="imagenet")
     with pytest.raises(OSError, match="network access"):
@@ -337,13 +336,13 @@ def test_image_preprocessing_modes_and_config():
         "caffe": [255.0 - 103.939, 127.5 - 116.779, 51.0 - 123.68],
     }
     for mode, values in expected.items():
-        layer = kca.models.ImagePreprocessing(mode)
+        layer = kca.layers.ImagePreprocessing(mode)
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(layer(pixel)).reshape(-1),
             values,
             rtol=1e-5,
         )
-        clone = kca.models.ImagePreprocessing.from_config(layer.get_config())
+        clone = kca.layers.ImagePreprocessing.from_config(layer.get_config())
         assert clone.mode == mode
     with pytest.raises(ValueError, match="mode"):
-        kca.models.ImagePreprocessing("0_1")
+        kca.layers.ImagePreprocessing("0_1")

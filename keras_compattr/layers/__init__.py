@@ -1,3 +1,5 @@
 """Layers of keras_compattr."""
 
+from keras_compattr.layers.image_preprocessing import PREPROCESSING_MODES
+from keras_compattr.layers.image_preprocessing import ImagePreprocessing
 from keras_compattr.layers.mask_head import MaskHead

@@ -1,9 +1,9 @@
 """Builders for the default selector, predictor and detector networks."""
 
-import math
-
 import keras
 from keras import layers
+
+from keras_compattr.models import feature_taps
 
 SELECTOR_BACKBONES = ("tiny", "mobilenet_v3_small", "mobilenet_v3_large")
 
@@ -176,36 +176,18 @@ def _mobilenet_backbone(inputs, backbone, weights, input_shape):
         weights=weights,
         include_preprocessing=True,
     )
-    low_layer, high_layer = _stride_taps(model, input_shape, (8, 32))
+    # Features at strides 8 and 32, as in the reference.
+    taps = feature_taps.layer_taps(model, input_shape)
+    if taps is None:
+        raise ValueError(
+            f"The backbone {backbone!r} has no feature maps at two strides "
+            f"for images of shape {input_shape}: use larger images."
+        )
     extractor = keras.Model(
-        model.inputs,
-        [low_layer.output, high_layer.output],
-        name=f"{backbone}_features",
+        model.inputs, list(taps), name=f"{backbone}_features"
     )
     scaled = layers.Rescaling(255.0, name="to_0_255")(inputs)
     return extractor(scaled)
-
-
-def _stride_taps(model, input_shape, strides):
-    """Last layer of `model` whose output has each of the given strides."""
-    taps = {}
-    for layer in model.layers:
-        try:
-            shape = layer.output.shape
-        except (AttributeError, ValueError):
-            continue
-        if len(shape) != 4:
-            continue
-        for stride in strides:
-            if shape[1] == math.ceil(input_shape[0] / stride):
-                taps[stride] = layer
-    missing = [s for s in strides if s not in taps]
-    if missing:
-        raise ValueError(
-            f"The backbone has no feature map at strides {missing} for "
-            f"images of shape {input_shape}: use larger images."
-        )
-    return [taps[s] for s in strides]
 
 
 def build_selector(

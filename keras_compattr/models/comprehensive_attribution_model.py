@@ -17,8 +17,9 @@ from keras_compattr.losses import AreaMultiplier
 from keras_compattr.losses import comet_objective
 from keras_compattr.losses import log_probabilities
 from keras_compattr.models import batch_norm
-from keras_compattr.models.backbones import _static_input_shape
 from keras_compattr.models.grouped_optimizer import GroupedOptimizer
+from keras_compattr.models.shapes import output_shape
+from keras_compattr.models.shapes import static_input_shape
 from keras_compattr.utils import to_unit_range
 from keras_compattr.utils import to_unit_range_numpy
 from keras_compattr.utils import validation
@@ -237,11 +238,11 @@ class ComprehensiveAttributionModel(keras.Model):
         )
         # Backbones, classifiers with their own preprocessing and recipe
         # names become functional models on [0, 1] images (see
-        # `keras_compattr.models.backbones`); models that already do the
+        # `keras_compattr.models.adapters`); models that already do the
         # job pass unchanged.
-        from keras_compattr.models import backbones
+        from keras_compattr.models import adapters
 
-        selector, predictor, detector = backbones.resolve_networks(
+        selector, predictor, detector = adapters.resolve_networks(
             selector, predictor, detector, input_shape, num_classes
         )
         image_shape = _infer_image_shape(
@@ -272,7 +273,7 @@ class ComprehensiveAttributionModel(keras.Model):
         self.mask_head = MaskHead(
             image_shape[0], image_shape[1], name="mask_head"
         )
-        self.mask_head.build(_output_shape(selector, image_shape))
+        self.mask_head.build(output_shape(selector, image_shape))
 
         # === Fill value ===
         channels = image_shape[-1]
@@ -1115,7 +1116,7 @@ def _integer_labels(labels, num_classes):
 def _infer_image_shape(input_shape, networks):
     found = {}
     for name, model in networks.items():
-        shape = _static_input_shape(model) if model is not None else None
+        shape = static_input_shape(model) if model is not None else None
         if shape is not None:
             found[name] = shape
     if input_shape is not None:
@@ -1140,23 +1141,13 @@ def _infer_image_shape(input_shape, networks):
     return shapes.pop()
 
 
-def _output_shape(model, image_shape):
-    outputs = getattr(model, "outputs", None)
-    if outputs:
-        return tuple(outputs[0].shape)
-    spec = model.compute_output_spec(
-        keras.KerasTensor((None, *image_shape), dtype="float32")
-    )
-    return tuple(spec.shape)
-
-
 def _infer_num_classes(num_classes, networks, image_shape):
     found = {}
     for name, model in networks.items():
         if model is None:
             continue
-        shape = _output_shape(model, image_shape)
-        if len(shape) != 2:
+        shape = output_shape(model, image_shape)
+        if shape is None or len(shape) != 2:
             raise ValueError(
                 f"The {name} must return class scores of shape (N, K). It "
                 f"returns shape {shape}."
