@@ -16,8 +16,8 @@ import tensorflow_datasets as tfds
 from keras_compattr.datasets import CompattrSyntheticConfig
 from keras_compattr.datasets import DatasetNotAvailableError
 from keras_compattr.datasets import load
-from keras_compattr.datasets import loaders
 from keras_compattr.datasets import synthetic
+from keras_compattr.datasets import tfds_sets
 
 
 def _batches(ds):
@@ -175,7 +175,8 @@ def test_caltech_birds_masks_threshold_the_annotators_average():
 
 
 def test_box_mask():
-    mask = np.asarray(loaders._box_mask(tf.constant([0.25, 0.5, 0.75, 1.0]), 4))
+    box = tf.constant([0.25, 0.5, 0.75, 1.0])
+    mask = np.asarray(tfds_sets.box_mask(box, 4))
     expected = np.zeros((4, 4), np.uint8)
     expected[1:3, 2:] = 1
     np.testing.assert_array_equal(mask, expected)
@@ -395,7 +396,7 @@ def test_image_size_takes_height_and_width(tmp_path, augment):
         images, _, masks = _batches(ds)[0]
     assert images.shape == (2, 16, 8, 3) and masks.shape == (2, 16, 8)
     mask = np.asarray(
-        loaders._box_mask(tf.constant([0.0, 0.5, 0.5, 1.0]), (2, 4))
+        tfds_sets.box_mask(tf.constant([0.0, 0.5, 0.5, 1.0]), (2, 4))
     )
     np.testing.assert_array_equal(mask, [[0, 0, 1, 1], [0, 0, 0, 0]])
 
@@ -439,9 +440,9 @@ def test_fails_fast_when_data_is_absent(tmp_path):
 
 def test_fails_fast_when_download_host_is_unreachable(tmp_path, monkeypatch):
     # `.invalid` never resolves (RFC 6761), with or without a network.
-    spec = dict(loaders._TFDS_DATASETS["cifar10"])
+    spec = dict(tfds_sets.TFDS_DATASETS["cifar10"])
     spec["probe"] = "https://keras-compattr-test.invalid/"
-    monkeypatch.setitem(loaders._TFDS_DATASETS, "cifar10", spec)
+    monkeypatch.setitem(tfds_sets.TFDS_DATASETS, "cifar10", spec)
     start = time.time()
     with pytest.raises(DatasetNotAvailableError, match="unreachable") as error:
         load("cifar10", data_dir=str(tmp_path))
@@ -464,16 +465,16 @@ def test_network_probe_is_bounded(monkeypatch):
     url = f"http://127.0.0.1:{server.getsockname()[1]}/"
     start = time.time()
     try:
-        assert not loaders._url_reachable(url, timeout=0.5)
+        assert not tfds_sets.url_reachable(url, timeout=0.5)
     finally:
         server.close()
     assert time.time() - start < 5
     # A request stuck where no socket timeout applies (such as a resolver).
     monkeypatch.setattr(
-        loaders.urllib.request, "urlopen", lambda *a, **k: time.sleep(3)
+        tfds_sets.urllib.request, "urlopen", lambda *a, **k: time.sleep(3)
     )
     start = time.time()
-    assert not loaders._url_reachable(url, timeout=0.2)
+    assert not tfds_sets.url_reachable(url, timeout=0.2)
     assert time.time() - start < 2
 
 
@@ -499,7 +500,7 @@ def test_clear_errors(kwargs, message):
 
 
 def test_tfds_split_slicing_is_accepted():
-    loaders._check_tfds_split("cifar10", "train[:10%]+test", ("train", "test"))
+    tfds_sets.check_tfds_split("cifar10", "train[:10%]+test", ("train", "test"))
 
 
 # === TFDS builder ===
@@ -554,7 +555,7 @@ def test_prepared_tfds_data_is_read_without_network(
     # Any prepared TFDS data set goes through the same path as cifar10.
     spec = {"splits": ("train", "test"), "masks": None, "probe": ""}
     name = "compattr_synthetic/one_part"
-    monkeypatch.setitem(loaders._TFDS_DATASETS, name, spec)
+    monkeypatch.setitem(tfds_sets.TFDS_DATASETS, name, spec)
     ds, info = load(
         name,
         split="train[:10]",

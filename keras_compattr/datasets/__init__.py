@@ -1,7 +1,7 @@
 """Datasets: the embedded synthetic data and loaders of real data sets."""
 
+from keras_compattr.datasets.checks import DatasetNotAvailableError
 from keras_compattr.datasets.loaders import DATASETS
-from keras_compattr.datasets.loaders import DatasetNotAvailableError
 from keras_compattr.datasets.loaders import load
 from keras_compattr.datasets.synthetic import as_dataset
 from keras_compattr.datasets.synthetic import class_glyphs
