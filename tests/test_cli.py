@@ -122,7 +122,7 @@ def test_redirected_output_has_one_line_per_epoch(trained):
 
 
 def test_progress_bars_only_on_a_terminal(monkeypatch):
-    from keras_compattr.cli import _fit_verbose
+    from keras_compattr.training import fit_verbosity as _fit_verbose
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -303,8 +303,8 @@ def test_data_source_flags_and_cli_worded_errors(trained, tmp_path, capsys):
 
 
 def test_image_size_takes_height_and_width():
-    from keras_compattr.cli import _image_size
     from keras_compattr.cli import build_parser
+    from keras_compattr.cli.parser import image_size as _image_size
 
     parser = build_parser()
     for flag, size in [
@@ -391,7 +391,65 @@ def test_module_entry_point_prints_help():
 
 
 def test_recipe_names_match_the_models_module():
-    from keras_compattr.cli import _RECIPES
+    from keras_compattr.cli.train import RECIPES as CLI_RECIPES
     from keras_compattr.models import RECIPES
 
-    assert tuple(RECIPES) == _RECIPES
+    assert tuple(RECIPES) == CLI_RECIPES
+
+
+def test_every_command_takes_the_shared_options():
+    from keras_compattr.cli import build_parser
+
+    parser = build_parser()
+    assert set(parser.commands) == {
+        "demo",
+        "train",
+        "explain",
+        "evaluate",
+        "benchmark",
+    }
+    for name, command in parser.commands.items():
+        flags = set(command._option_string_actions)
+        shared = {"--output", "--seed", "--config", "--verbose"}
+        assert shared <= flags, name
+    # One definition, per-command defaults.
+    defaults = {
+        name: command.get_default("batch_size")
+        for name, command in parser.commands.items()
+    }
+    assert defaults == {
+        "demo": 64,
+        "train": 64,
+        "explain": 32,
+        "evaluate": 64,
+        "benchmark": None,
+    }
+    args = parser.parse_args(["demo", "--area-budget", "auto"])
+    assert args.area_budget == "auto" and args.verbose == 2
+
+
+def test_run_demo_keeps_its_old_import_path():
+    import keras_compattr.cli
+    from keras_compattr.evaluation import run_demo
+
+    with pytest.warns(DeprecationWarning, match="keras_compattr.evaluation"):
+        assert keras_compattr.cli.run_demo is run_demo
+    with pytest.raises(AttributeError):
+        keras_compattr.cli.no_such_name  # noqa: B018
+
+
+def test_commands_load_models_with_the_library_loader(tmp_path, capsys):
+    import keras
+
+    classifier = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
+    path = str(tmp_path / "classifier.keras")
+    classifier.save(path)
+    assert main(["explain", "--model", path, "x.png"]) == 2
+    line = _error_line(capsys)
+    assert "not a ComprehensiveAttributionModel" in line, line
+    weights = str(tmp_path / "model.weights.h5")
+    classifier.save_weights(weights)
+    assert main(["evaluate", "--model", weights]) == 2
+    assert "weights only" in _error_line(capsys)

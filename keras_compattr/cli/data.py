@@ -1,0 +1,119 @@
+"""Which data the commands read: data set names, splits, NumPy arrays."""
+
+import os
+
+from keras_compattr.cli.common import CommandError
+
+# `keras_compattr.datasets.load` arguments that read a split's description.
+INFO_ONLY = {"batch_size": 1, "return_info": True, "shuffle": False}
+
+
+def is_synthetic(dataset):
+    """Whether `dataset` names the embedded synthetic data."""
+    return dataset.split("/")[0] == "synthetic"
+
+
+def validation_split(dataset):
+    """The split to validate on.
+
+    A folder without a validation folder gets one held out of its training
+    images by `keras_compattr.datasets.load`.
+    """
+    if is_synthetic(dataset):
+        return "test"
+    if dataset.startswith("folder:"):
+        root = dataset[len("folder:") :]
+        return next(
+            (
+                split
+                for split in ("val", "validation")
+                if os.path.isdir(os.path.join(root, split))
+            ),
+            "val",
+        )
+    return "validation" if dataset == "imagenette" else "test"
+
+
+def split_note(split, info):
+    """Which images a split holds, in words: held out or not."""
+    if info.get("held_out"):
+        return "held out of the training images by file name, never trained on"
+    if split.strip().startswith("train"):
+        return "the training images, not held out"
+    return f"the data set's own {split!r} split, not trained on"
+
+
+def load_arrays(
+    dataset,
+    split,
+    image_size,
+    num_images,
+    seed,
+    data_dir=None,
+    download=None,
+):
+    """Images, labels and any ground truth of a split, as NumPy arrays.
+
+    Also `"num_examples"` (the split's size) and `"note"` (which images
+    these are: held out or not).
+    """
+    import numpy as np
+
+    height, width = image_size
+    if is_synthetic(dataset):
+        from keras_compattr.datasets import synthetic
+
+        variant = dataset.split("/", 1)[1] if "/" in dataset else "two_part"
+        if split not in ("train", "test"):
+            raise CommandError(
+                f"Synthetic data has splits 'train' and 'test', not {split!r}."
+            )
+        if height != width:
+            raise CommandError(
+                f"Synthetic data is square; the model takes {height}x{width}."
+            )
+        data = synthetic(
+            num_images,
+            height,
+            variant=variant,
+            background_swap=True,
+            seed=seed + (1 if split == "test" else 0),
+        )
+        data["num_examples"] = num_images
+        data["note"] = split_note(split, {}) + (
+            f" (generated with seed {seed + 1})" if split == "test" else ""
+        )
+        return data
+    from keras_compattr.datasets import load
+
+    source = {"data_dir": data_dir, "download": download}
+    _, info = load(
+        dataset,
+        split=split,
+        image_size=image_size,
+        **source,
+        **INFO_ONLY,
+    )
+    ds = load(
+        dataset,
+        split=split,
+        image_size=image_size,
+        batch_size=None,
+        with_masks=info["has_masks"],
+        shuffle=False,
+        seed=seed,
+        **source,
+    ).take(num_images)
+    columns = list(zip(*[tuple(np.asarray(t) for t in e) for e in ds]))
+    if not columns:
+        raise CommandError(f"{dataset!r} split {split!r} holds no image.")
+    data = {
+        "images": np.stack(columns[0]).astype("float32"),
+        "labels": np.asarray(columns[1], "int32"),
+        "class_names": info["class_names"],
+        "num_examples": info["num_examples"],
+        "note": split_note(split, info),
+    }
+    if len(columns) > 2:
+        data["masks"] = np.stack(columns[2]).astype("float32")
+    return data

@@ -1,0 +1,388 @@
+"""`keras-compattr train`: a detector (or a given one), then COMET."""
+
+import json
+import os
+
+from keras_compattr.cli.common import CommandError
+from keras_compattr.cli.common import check_file
+from keras_compattr.cli.common import echo
+from keras_compattr.cli.data import is_synthetic
+from keras_compattr.cli.data import split_note
+from keras_compattr.cli.data import validation_split
+from keras_compattr.cli.parser import add_command
+from keras_compattr.cli.parser import add_option
+from keras_compattr.cli.parser import add_shared_options
+from keras_compattr.cli.parser import image_size
+
+# Recipe names of `keras_compattr.models.RECIPES`, plus the small networks.
+RECIPES = (
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "resnet18",
+    "resnet50",
+    "efficientnet_v2_b0",
+)
+SELECTORS = ("tiny", *RECIPES)
+PREDICTORS = ("small", *RECIPES)
+
+
+def add_parser(commands):
+    """Adds the `train` command to the subparsers `commands`."""
+    train = add_command(
+        commands,
+        "train",
+        help="train a detector (or take one) and COMET on a data set",
+        description="Trains the detector as a plain classifier (unless "
+        "--detector gives a trained one), then COMET. Writes to --output: "
+        "comet.keras, detector.keras, history.json/.csv/.png (and "
+        "detector_history.*), explanations.png, monitor/epoch_NNN.png and "
+        "class_names.json.",
+        epilog=(
+            "examples:\n"
+            "  keras-compattr train --dataset synthetic --epochs 10\n"
+            "  keras-compattr train --dataset folder:photos --image-size 128 "
+            "\\\n      --selector mobilenet_v3_small --predictor resnet18\n"
+            "  keras-compattr train --dataset oxford_iiit_pet "
+            "--detector pets.keras"
+        ),
+    )
+    add_option(
+        train,
+        "dataset",
+        help="synthetic, synthetic/one_part, oxford_iiit_pet, "
+        "caltech_birds2011, imagenette, stl10, cifar10 or folder:PATH "
+        "(one sub-folder of images per class)",
+    )
+    weights = dict(choices=("none", "imagenet"), default="none")
+    train.add_argument(
+        "--selector",
+        default="tiny",
+        help=f"tiny (a five-layer conv net), {', '.join(RECIPES)} (see the "
+        "backbones guide), or a .keras selector model",
+    )
+    train.add_argument(
+        "--selector-weights",
+        **weights,
+        help="initial weights of a recipe selector (imagenet needs network "
+        "access, or weights cached by Keras / KerasHub)",
+    )
+    train.add_argument(
+        "--predictor",
+        default="small",
+        help=f"small (a narrow ResNet), {', '.join(RECIPES)}, or a .keras "
+        "classifier; also the architecture of a detector trained here",
+    )
+    train.add_argument(
+        "--predictor-weights",
+        **weights,
+        help="initial weights of a recipe predictor (and detector)",
+    )
+    train.add_argument(
+        "--detector",
+        metavar="MODEL.keras",
+        help="a trained classifier to use as the detector; default: train one",
+    )
+    add_option(train, "epochs")
+    add_option(train, "detector_epochs")
+    add_option(train, "batch_size")
+    train.add_argument(
+        "--learning-rate",
+        type=float,
+        default=2e-3,
+        help="initial learning rate (cosine decay to 0)",
+    )
+    add_option(
+        train,
+        "image_size",
+        help="image size in pixels: PX, H W or HxW; default 48 for synthetic "
+        "data, 224 otherwise",
+    )
+    add_option(
+        train,
+        "area_budget",
+        help="mask area budget t, or 'auto' (smallest complete mask); "
+        "default 0.2 for synthetic data, 0.6 (the paper's) otherwise",
+    )
+    add_option(
+        train,
+        "hinge_reduction",
+        help="hinge on batch-mean losses or per image; default: the model's",
+    )
+    train.add_argument(
+        "--detector-weight",
+        type=float,
+        default=4.0,
+        help="weight a of the detector term (0: no-detector ablation)",
+    )
+    train.add_argument(
+        "--augment",
+        action="store_true",
+        help="random crop, flip and rotation (the paper's augmentation)",
+    )
+    train.add_argument(
+        "--validation-split",
+        help="split to validate on; default: test (validation for "
+        "imagenette; val for folders, held out of the training images when "
+        "the folder has no val folder)",
+    )
+    add_option(
+        train, "train_images", help="training images (synthetic data only)"
+    )
+    add_option(
+        train, "test_images", help="validation images (synthetic data only)"
+    )
+    train.add_argument(
+        "--monitor-every",
+        type=int,
+        default=1,
+        help="save the masks of 6 validation images every N epochs (0: off)",
+    )
+    add_option(train, "data_dir")
+    add_option(train, "download")
+    add_shared_options(train, output="compattr_train")
+    return train
+
+
+def _check_choice(value, choices, flag):
+    if value not in choices and not value.endswith(".keras"):
+        raise CommandError(
+            f"{flag} must be one of {', '.join(choices)} or a .keras file. "
+            f"Received {value!r}."
+        )
+
+
+def _weights(value):
+    return None if value == "none" else value
+
+
+def _build_selector(choice, shape, weights):
+    import keras
+
+    from keras_compattr.models import as_selector
+    from keras_compattr.models import build_selector
+
+    if choice.endswith(".keras"):
+        check_file(choice, "selector file")
+        return keras.saving.load_model(choice)
+    if choice == "tiny":
+        return build_selector(shape, backbone="tiny", width=8)
+    return as_selector(choice, image_shape=shape, weights=_weights(weights))
+
+
+def _build_predictor(choice, shape, num_classes, weights, name="predictor"):
+    import keras
+
+    from keras_compattr.models import as_predictor
+    from keras_compattr.training import small_classifier
+
+    if choice.endswith(".keras"):
+        check_file(choice, "predictor file")
+        return keras.saving.load_model(choice)
+    if choice == "small":
+        return small_classifier(shape, num_classes, name=name)
+    return as_predictor(
+        choice,
+        image_shape=shape,
+        num_classes=num_classes,
+        weights=_weights(weights),
+        name=name,
+    )
+
+
+def _write_history(history, path_stem):
+    """Writes a Keras History as JSON and CSV (one row per epoch)."""
+    logs = {k: [float(v) for v in values] for k, values in history.items()}
+    with open(path_stem + ".json", "w") as f:
+        json.dump(logs, f, indent=2)
+    keys = list(logs)
+    epochs = max((len(v) for v in logs.values()), default=0)
+    with open(path_stem + ".csv", "w") as f:
+        f.write("epoch," + ",".join(keys) + "\n")
+        for epoch in range(epochs):
+            row = [
+                f"{logs[k][epoch]:.6g}" if epoch < len(logs[k]) else ""
+                for k in keys
+            ]
+            f.write(f"{epoch + 1}," + ",".join(row) + "\n")
+
+
+def _load_splits(args, size):
+    """`(train, validation or None, train info, validation in words)`."""
+    from keras_compattr.datasets import load
+
+    sizes = {}
+    if is_synthetic(args.dataset):
+        sizes = {"train": args.train_images, "test": args.test_images}
+    common = dict(
+        image_size=size,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        return_info=True,
+        data_dir=args.data_dir,
+        download=args.download,
+    )
+    train, info = load(
+        args.dataset,
+        split="train",
+        augment=args.augment,
+        num_images=sizes.get("train"),
+        **common,
+    )
+    split = args.validation_split or validation_split(args.dataset)
+    try:
+        validation, validation_info = load(
+            args.dataset, split=split, num_images=sizes.get(split), **common
+        )
+    except ValueError as error:
+        if args.validation_split or not args.dataset.startswith("folder:"):
+            raise
+        # A folder too small to hold images out: train, and say so.
+        return train, None, info, f"none ({' '.join(str(error).split())})"
+    note = (
+        f"{split!r}, {validation_info['num_examples']} images, "
+        f"{split_note(split, validation_info)}"
+    )
+    return train, validation, info, note
+
+
+def _train_detector(args, train, validation, shape, num_classes, verbose):
+    """Trains the detector, saves it with its history, and returns it."""
+    from keras_compattr.training import first_step_notices
+    from keras_compattr.training import train_classifier
+    from keras_compattr.visualization import plot_history
+
+    echo(f"\n[1/2] Training the detector ({args.detector_epochs} epochs)")
+    detector = _build_predictor(
+        args.predictor,
+        shape,
+        num_classes,
+        args.predictor_weights,
+        name="detector",
+    )
+    history = train_classifier(
+        detector,
+        train,
+        epochs=args.detector_epochs,
+        learning_rate=args.learning_rate,
+        validation_data=validation,
+        callbacks=first_step_notices(verbose, "the detector"),
+        verbose=verbose,
+    )
+    detector.save(os.path.join(args.output, "detector.keras"))
+    stem = os.path.join(args.output, "detector_history")
+    _write_history(history.history, stem)
+    plot_history(history, save_path=stem + ".png")
+    return detector, history.history
+
+
+def run(args):
+    """Trains with the parsed arguments; returns the histories."""
+    import keras
+    import numpy as np
+
+    from keras_compattr.models import ComprehensiveAttributionModel
+    from keras_compattr.training import first_step_notices
+    from keras_compattr.training import fit_verbosity
+    from keras_compattr.training import train_comet
+    from keras_compattr.visualization import ExplanationMonitor
+    from keras_compattr.visualization import plot_explanations
+    from keras_compattr.visualization import plot_history
+
+    _check_choice(args.selector, SELECTORS, "--selector")
+    _check_choice(args.predictor, PREDICTORS, "--predictor")
+    if args.detector is not None:
+        check_file(args.detector, "detector file")
+    synthetic = is_synthetic(args.dataset)
+    default_size = 48 if synthetic else 224
+    height, width = image_size(args.image_size) or (default_size,) * 2
+    area_budget = args.area_budget or (0.2 if synthetic else 0.6)
+    verbose = fit_verbosity(args.verbose)
+    keras.utils.set_random_seed(args.seed)
+    os.makedirs(args.output, exist_ok=True)
+    shape = (height, width, 3)
+
+    train, validation, info, validation_note = _load_splits(
+        args, (height, width)
+    )
+    num_classes = info["num_classes"]
+    echo(
+        f"keras-compattr train on the {keras.backend.backend()} backend: "
+        f"{args.dataset} ({num_classes} classes, {info['num_examples']} "
+        f"training images, {height}x{width} px); validation: "
+        f"{validation_note}."
+    )
+    with open(os.path.join(args.output, "class_names.json"), "w") as f:
+        json.dump(list(info["class_names"]), f)
+
+    histories = {}
+    if args.detector is None:
+        detector, histories["detector"] = _train_detector(
+            args, train, validation, shape, num_classes, verbose
+        )
+    else:
+        echo(f"\n[1/2] Using the detector {args.detector}")
+        detector = keras.saving.load_model(args.detector)
+
+    echo(f"\n[2/2] Training COMET ({args.epochs} epochs)")
+    options = {
+        "area_budget": area_budget,
+        "detector_weight": args.detector_weight,
+    }
+    if args.hinge_reduction is not None:
+        options["hinge_reduction"] = args.hinge_reduction
+    model = ComprehensiveAttributionModel(
+        selector=_build_selector(args.selector, shape, args.selector_weights),
+        predictor=_build_predictor(
+            args.predictor, shape, num_classes, args.predictor_weights
+        ),
+        detector=detector,
+        **options,
+    )
+    shown = next(iter(validation if validation is not None else train))
+    shown_images = np.asarray(shown[0])[:6]
+    shown_labels = np.asarray(shown[1])[:6]
+    callbacks = first_step_notices(
+        verbose, "COMET (selector, predictor and frozen detector)"
+    )
+    if args.monitor_every > 0:
+        callbacks.append(
+            ExplanationMonitor(
+                shown_images,
+                every=args.monitor_every,
+                path=os.path.join(args.output, "monitor"),
+                labels=shown_labels,
+                class_names=info["class_names"],
+            )
+        )
+    history = train_comet(
+        model,
+        train,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        validation_data=validation,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    histories["comet"] = history.history
+    model_path = os.path.join(args.output, "comet.keras")
+    model.save(model_path)
+    _write_history(history.history, os.path.join(args.output, "history"))
+    plot_history(
+        history,
+        area_budget=area_budget,
+        save_path=os.path.join(args.output, "history.png"),
+    )
+    plot_explanations(
+        shown_images,
+        model.explain(shown_images, verbose=0),
+        labels=shown_labels,
+        predictions=model.predict(shown_images, verbose=0),
+        class_names=info["class_names"],
+        fill_value=keras.ops.convert_to_numpy(model.fill),
+        save_path=os.path.join(args.output, "explanations.png"),
+    )
+    final = {k: round(float(v[-1]), 4) for k, v in history.history.items()}
+    echo("\nLast epoch: " + ", ".join(f"{k} {v}" for k, v in final.items()))
+    echo(f"Model:   {os.path.abspath(model_path)}")
+    echo(f"Figures: {os.path.abspath(args.output)}")
+    return histories
