@@ -219,6 +219,20 @@ def first_step_notices(verbose, what):
     ]
 
 
+def _fit(model, x, y, epochs, batch_size, validation_data, callbacks, verbose):
+    """`model.fit` on arrays (batched and shuffled here) or a dataset."""
+    return model.fit(
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size if y is not None else None,
+        shuffle=y is not None,  # a dataset shuffles itself
+        validation_data=validation_data,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+
+
 def train_classifier(
     model,
     x,
@@ -274,15 +288,8 @@ def train_classifier(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    return model.fit(
-        x,
-        y,
-        epochs=epochs,
-        batch_size=batch_size if y is not None else None,
-        shuffle=y is not None,  # a dataset shuffles itself
-        validation_data=validation_data,
-        callbacks=callbacks,
-        verbose=verbose,
+    return _fit(
+        model, x, y, epochs, batch_size, validation_data, callbacks, verbose
     )
 
 
@@ -359,13 +366,6 @@ def train_comet(
             weight_decay=weight_decay,
         )
     )
-    return model.fit(
-        x,
-        y,
-        epochs=epochs,
-        batch_size=batch_size if y is not None else None,
-        shuffle=y is not None,  # a dataset shuffles itself
-        validation_data=validation_data,
-        callbacks=callbacks,
-        verbose=verbose,
+    return _fit(
+        model, x, y, epochs, batch_size, validation_data, callbacks, verbose
     )
