@@ -7,15 +7,19 @@ labels, fill values and batched forward passes. Everything returns NumPy.
 import numpy as np
 from keras import ops
 
-from keras_compattr.utils import validation
+from keras_compattr.utils.argument_checks import check_fill
+from keras_compattr.utils.argument_checks import check_number
+from keras_compattr.utils.image_checks import validate_classifier_images
 from keras_compattr.utils.images import to_unit_range_numpy
+from keras_compattr.utils.labels import integer_labels
+from keras_compattr.utils.labels import validate_labels
 
 
 def check_images(images, name="images", image_shape=None):
     """Checks `(N, H, W, C)` images and returns float32 pixels in `[0, 1]`.
 
     The checks are those of
-    `keras_compattr.utils.validation.validate_classifier_images`: they
+    `keras_compattr.utils.image_checks.validate_classifier_images`: they
     raise a `ValueError` or `TypeError` that names the fix.
 
     Args:
@@ -28,7 +32,7 @@ def check_images(images, name="images", image_shape=None):
     Returns:
         A float32 NumPy array `(N, H, W, C)`.
     """
-    images = validation.validate_classifier_images(images, name, image_shape)
+    images = validate_classifier_images(images, name, image_shape)
     return to_unit_range_numpy(images)
 
 
@@ -60,7 +64,7 @@ def class_labels(model, images, labels, batch_size, name="labels"):
     """Checked integer labels `(N,)`; the predicted class for `None`.
 
     Labels are checked against the classifier's number of classes with
-    `keras_compattr.utils.validation.validate_labels`.
+    `keras_compattr.utils.labels.validate_labels`.
 
     Args:
         model: a Keras classifier.
@@ -74,34 +78,8 @@ def class_labels(model, images, labels, batch_size, name="labels"):
     """
     if labels is None:
         return predicted_labels(model, images, batch_size)
-    validation.validate_labels(
-        labels, num_classes(model, images), len(images), name
-    )
+    validate_labels(labels, num_classes(model, images), len(images), name)
     return integer_labels(labels, len(images))
-
-
-def integer_labels(labels, num_images):
-    """Integer class labels `(N,)` from integer or one-hot labels.
-
-    Args:
-        labels: `(N,)` or `(N, 1)` integers, or `(N, K)` one-hot rows.
-        num_images: int, the expected `N`.
-
-    Returns:
-        An int32 NumPy array `(N,)`.
-    """
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] > 1:
-        labels = labels.argmax(axis=1)
-    labels = labels.reshape(-1) if labels.ndim == 2 else labels
-    if labels.ndim != 1 or labels.shape[0] != num_images:
-        raise ValueError(
-            f"`labels` must hold one label per image ({num_images}): shape "
-            f"(N,) integers or (N, K) one-hot. Received shape {labels.shape}."
-        )
-    if labels.size and not np.all(labels == np.round(labels)):
-        raise ValueError("`labels` must be integers or one-hot rows.")
-    return labels.astype("int32")
 
 
 def fill_values(fill, channels, name="fill"):
@@ -115,7 +93,7 @@ def fill_values(fill, channels, name="fill"):
     Returns:
         A float32 NumPy array `(C,)`.
     """
-    return validation.check_fill(fill, channels, name)
+    return check_fill(fill, channels, name)
 
 
 def model_outputs(model, images):
@@ -156,6 +134,4 @@ def predicted_labels(model, images, batch_size):
 
 
 def check_batch_size(batch_size):
-    return validation.check_number(
-        batch_size, "batch_size", low=1, integer=True
-    )
+    return check_number(batch_size, "batch_size", low=1, integer=True)
