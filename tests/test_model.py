@@ -388,6 +388,20 @@ def test_explain_keeps_order_and_count_for_any_batch_size(data):
         np.testing.assert_allclose(masks, full, atol=1e-6)
 
 
+def test_explain_outputs_agree_with_the_masks_the_model_applies(data):
+    model = tiny_model(fill_value=0.5)
+    images = data["images"][:5]
+    applied = keras.ops.convert_to_numpy(model.compute_masks(images))[..., 0]
+    masks = model.explain(images, verbose=0)
+    logits = model.explain(images, verbose=0, output="logits")
+    binary = model.explain(images, verbose=0, output="binary")
+    np.testing.assert_allclose(masks, applied, atol=1e-5)
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), masks, atol=1e-5)
+    np.testing.assert_array_equal(binary, (logits >= 0).astype("float32"))
+    with pytest.raises(ValueError, match="output"):
+        model.explain(images, verbose=0, output="probabilities")
+
+
 def test_no_detector_ablation_trains(data):
     model = tiny_model(detector_weight=0.0)
     model.compile()

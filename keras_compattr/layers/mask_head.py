@@ -46,7 +46,13 @@ class MaskHead(layers.Layer):
             )
             self.projection.build(input_shape)
 
-    def call(self, features):
+    def logits(self, features):
+        """The pre-sigmoid mask scores `(N, height, width, 1)`, float32.
+
+        `call` returns `sigmoid(logits(features))`. The logits rank pixels
+        exactly as the mask does, without the ties a saturated sigmoid
+        makes in float32.
+        """
         logits = features
         if self.projection is not None:
             logits = self.projection(logits)
@@ -55,7 +61,10 @@ class MaskHead(layers.Layer):
             logits = ops.image.resize(
                 logits, (self.height, self.width), interpolation="bilinear"
             )
-        return ops.sigmoid(logits)
+        return logits
+
+    def call(self, features):
+        return ops.sigmoid(self.logits(features))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.height, self.width, 1)

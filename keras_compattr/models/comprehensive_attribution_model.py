@@ -109,10 +109,11 @@ class ComprehensiveAttributionModel(keras.Model):
             true class down to chance, without saturating for a confident
             detector), `"negative_ce"` (`-L_D`, the paper's form),
             `"entropy"` or `"kl_uniform"`.
-        hinge_reduction: `"batch"` applies the hinge to batch-mean losses,
-            as the reference code does; `"sample"` applies it per image
-            and then averages, so one confidently wrong detector output
-            cannot switch the term off for the whole batch.
+        hinge_reduction: `"batch"` applies the hinge (or the chance
+            hinge) to batch means, as the reference code does; `"sample"`
+            applies it per image and then averages, so one confidently
+            wrong detector output cannot switch the term off for the whole
+            batch.
         fill_value: the value `q` that replaces removed pixels: a float or a
             per-channel sequence in `[0, 1]`. `None` uses the per-channel
             mean of the training images, computed by `adapt()` (called by
@@ -374,8 +375,8 @@ class ComprehensiveAttributionModel(keras.Model):
         `masked_out = (1 - m) * x + m * q` keeps what it leaves out.
         """
         fill = ops.reshape(ops.cast(self.fill, "float32"), (1, 1, 1, -1))
-        difference = masks * (images - fill)
-        return fill + difference, images - difference
+        difference = ops.multiply(masks, ops.subtract(images, fill))
+        return ops.add(fill, difference), ops.subtract(images, difference)
 
     def call(self, images, training=False):
         images = to_unit_range(images)
@@ -903,7 +904,12 @@ class ComprehensiveAttributionModel(keras.Model):
                 break
         if count == 0:
             raise ValueError("`adapt` received no images.")
-        mean = (total / count).astype("float32")
+        # Under a multi-process run every process reads its own share of
+        # the data: all of them take the mean of the global data.
+        from keras_compattr import distributed
+
+        mean = distributed.mean_over_processes(total / count, count)
+        mean = mean.astype("float32")
         if not np.all(np.isfinite(mean)):
             raise ValueError(
                 "`adapt` found NaN or infinite pixels: the fill value would "
@@ -915,8 +921,8 @@ class ComprehensiveAttributionModel(keras.Model):
 
     # === Explanations ===
 
-    def explain(self, images, batch_size=32, verbose="auto"):
-        """Attribution masks for `images`.
+    def explain(self, images, batch_size=32, verbose="auto", output="mask"):
+        """Attribution maps for `images`.
 
         Runs the selector only (one forward pass per batch): neither the
         predictor nor the detector is evaluated.
@@ -928,11 +934,46 @@ class ComprehensiveAttributionModel(keras.Model):
                 of a tuple). Checked as in `fit`.
             batch_size: int, batch size for array inputs.
             verbose: `"auto"`, 0, 1 or 2, as in `keras.Model.predict`.
+            output: what to return per pixel:
+                - `"mask"` (default): the soft mask `m` in `[0, 1]`, exactly
+                  what the predictor's input `m * x + (1 - m) * q` uses.
+                - `"logits"`: the selector's pre-sigmoid score, with
+                  `mask = sigmoid(logits)`. It orders pixels as the mask
+                  does, but keeps apart pixels whose mask has saturated at
+                  1.0 (or 0.0) in float32, so ranking metrics (PxAP, the
+                  pointing game, deletion curves) see the order the
+                  selector learned instead of ties.
+                - `"binary"`: the decision mask, 1.0 where `m >= 0.5`
+                  (logit >= 0) and 0.0 elsewhere.
 
         Returns:
-            A NumPy float32 array `(N, H, W)` of masks in `[0, 1]`, one per
-            image in input order (`(1, H, W)` for one image).
+            A NumPy float32 array `(N, H, W)`, one map per image in input
+            order (`(1, H, W)` for one image).
+
+        Example:
+
+        >>> import numpy as np
+        >>> import keras_compattr as kca
+        >>> shape = (32, 32, 3)
+        >>> model = kca.ComprehensiveAttributionModel(
+        ...     selector=kca.models.build_selector(shape, backbone="tiny"),
+        ...     predictor=kca.models.build_predictor(shape, 3),
+        ...     detector=kca.models.build_classifier(shape, 3),
+        ... )
+        >>> images = np.random.default_rng(0).random((2, 32, 32, 3))
+        >>> masks = model.explain(images, verbose=0)
+        >>> logits = model.explain(images, verbose=0, output="logits")
+        >>> bool(np.allclose(masks, 1 / (1 + np.exp(-logits)), atol=1e-5))
+        True
+        >>> binary = model.explain(images, verbose=0, output="binary")
+        >>> set(np.unique(binary).tolist()) <= {0.0, 1.0}
+        True
         """
+        if output not in ("mask", "logits", "binary"):
+            raise ValueError(
+                "`output` must be 'mask', 'logits' or 'binary'. "
+                f"Received output={output!r}."
+            )
         images, _ = self._validate_inputs(
             images, None, with_labels=False, single=True, name="images"
         )
@@ -945,10 +986,17 @@ class ComprehensiveAttributionModel(keras.Model):
             )
             # Not tracked: the mask model shares the selector's variables.
             object.__setattr__(self, "_mask_model", mask_model)
-        masks = self._mask_model.predict(
+        logits = self._mask_model.predict(
             images, batch_size=batch_size, verbose=verbose
         )
-        return np.asarray(masks, "float32")
+        logits = keras.ops.convert_to_tensor(logits, "float32")
+        if output == "mask":
+            maps = ops.sigmoid(logits)
+        elif output == "binary":
+            maps = ops.cast(ops.greater_equal(logits, 0.0), "float32")
+        else:
+            maps = logits
+        return np.asarray(keras.ops.convert_to_numpy(maps), "float32")
 
     # === Config ===
 
@@ -1021,9 +1069,8 @@ def _frozen_config(detector):
     return config
 
 
-@keras.saving.register_keras_serializable(package="keras_compattr")
 class _MaskModel(keras.Model):
-    """Selector plus mask head, used by `explain` for batched prediction."""
+    """Selector plus mask head, used by `explain`: batched mask logits."""
 
     def __init__(self, selector, mask_head, **kwargs):
         super().__init__(**kwargs)
@@ -1032,7 +1079,7 @@ class _MaskModel(keras.Model):
 
     def call(self, images):
         features = self.selector(to_unit_range(images), training=False)
-        return ops.squeeze(self.mask_head(features), axis=-1)
+        return ops.squeeze(self.mask_head.logits(features), axis=-1)
 
 
 def _check_weights(**weights):
