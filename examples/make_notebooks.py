@@ -98,7 +98,7 @@ def install_cell(pip_spec=PIP_SPEC, requirements=(), repository=None):
         "# Install keras_compattr around the TensorFlow, Keras, JAX and NumPy\n"
         "# this runtime already has: the constraints pin them, so pip never\n"
         "# replaces Colab's builds. Before a release, install it from GitHub:\n"
-        f"# %pip install -q git+{repository} -c constraints.txt\n"
+        f"# !pip install -q git+{repository} -c constraints.txt\n"
         "from importlib import metadata\n\n"
         'with open("constraints.txt", "w") as f:\n'
         f"    for name in ({keep}):\n"
@@ -106,7 +106,7 @@ def install_cell(pip_spec=PIP_SPEC, requirements=(), repository=None):
         '            f.write(f"{name}=={metadata.version(name)}\\n")\n'
         "        except metadata.PackageNotFoundError:\n"
         "            pass\n"
-        f"%pip install -q {packages} -c constraints.txt"
+        f"!pip install -q {packages} -c constraints.txt"
     )
 
 

@@ -63,7 +63,7 @@ def test_committed_notebooks_have_no_outputs():
 def test_install_cell_installs_the_published_package_by_default():
     with open(os.path.join(NOTEBOOKS, "quickstart.ipynb")) as f:
         install = "".join(json.load(f)["cells"][1]["source"])
-    assert install.endswith("%pip install -q keras-compattr -c constraints.txt")
+    assert install.endswith("!pip install -q keras-compattr -c constraints.txt")
     for framework in ("tensorflow", "keras", "jax", "numpy"):
         assert f'"{framework}"' in install
     assert f"git+{make_notebooks.repository_url()}" in install
@@ -79,13 +79,13 @@ def test_install_cell_can_install_a_wheel_or_a_fork(monkeypatch):
 
     fork = "git+https://github.com/me/keras-compattr@my-branch"
     monkeypatch.setenv(make_notebooks.PIP_SPEC_VARIABLE, fork)
-    assert install_line() == f"%pip install -q {fork} -c constraints.txt"
+    assert install_line() == f"!pip install -q {fork} -c constraints.txt"
     assert install_line(pip_spec="dist/k.whl") == (
-        "%pip install -q dist/k.whl -c constraints.txt"
+        "!pip install -q dist/k.whl -c constraints.txt"
     )
     monkeypatch.delenv(make_notebooks.PIP_SPEC_VARIABLE)
     assert install_line() == (
-        "%pip install -q keras-compattr -c constraints.txt"
+        "!pip install -q keras-compattr -c constraints.txt"
     )
 
 
@@ -93,7 +93,7 @@ def test_extra_requirements_come_from_the_script_header():
     with open(os.path.join(NOTEBOOKS, "pets_keras_hub.ipynb")) as f:
         install = "".join(json.load(f)["cells"][1]["source"])
     assert install.endswith(
-        "%pip install -q keras-compattr keras-hub -c constraints.txt"
+        "!pip install -q keras-compattr keras-hub -c constraints.txt"
     )
 
 
@@ -176,9 +176,7 @@ def test_notebooks_run_against_the_wheel(tmp_path):
 
     # A fresh environment over the "preinstalled" frameworks.
     venv = tmp_path / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True
-    )
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
     purelib = subprocess.run(
         [
@@ -218,6 +216,9 @@ def test_notebooks_run_against_the_wheel(tmp_path):
     env = dict(
         os.environ,
         JUPYTER_PATH=str(tmp_path / "jupyter"),
+        # `!pip` in a cell runs the first pip on PATH: the environment's.
+        PATH=str(venv / "bin") + os.pathsep + os.environ.get("PATH", ""),
+        VIRTUAL_ENV=str(venv),
         KERAS_COMPATTR_EXAMPLE_BUDGET="tiny",
         PIP_NO_INDEX="1",
         PIP_DISABLE_PIP_VERSION_CHECK="1",
