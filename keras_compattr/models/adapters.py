@@ -127,10 +127,9 @@ def as_selector(
         )
     else:
         _check_no_weights(weights)
-    network = _check_network(network, "selector")
-    source = recipes.network_source(network)
-    image_shape = _image_shape_for(network, image_shape, "selector")
-    chain = preprocessing_layers(preprocessing, network, image_shape)
+    source, image_shape, chain = _prepare(
+        network, image_shape, preprocessing, "selector"
+    )
     if recipes.is_task(network, source):
         network = network.backbone
     taps = None
@@ -223,10 +222,9 @@ def as_predictor(
         )
     else:
         _check_no_weights(weights)
-    network = _check_network(network, "predictor")
-    source = recipes.network_source(network)
-    image_shape = _image_shape_for(network, image_shape, "predictor")
-    chain = preprocessing_layers(preprocessing, network, image_shape)
+    source, image_shape, chain = _prepare(
+        network, image_shape, preprocessing, "predictor"
+    )
     if recipes.is_backbone(network, source) or _returns_features(
         network, image_shape
     ):
@@ -405,6 +403,14 @@ def _returns_features(network, image_shape):
 
 
 # === Checks ===
+
+
+def _prepare(network, image_shape, preprocessing, role):
+    """`(source, image_shape, preprocessing layers)` of a checked network."""
+    _check_network(network, role)
+    image_shape = _image_shape_for(network, image_shape, role)
+    chain = preprocessing_layers(preprocessing, network, image_shape)
+    return recipes.network_source(network), image_shape, chain
 
 
 def _check_network(network, role):
