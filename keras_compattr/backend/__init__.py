@@ -1,0 +1,123 @@
+"""The backend-specific code: training steps and input gradients.
+
+The objective itself is one pure function in `keras.ops`
+(`ComprehensiveAttributionModel.compute_terms`). What differs between
+backends is only how gradients are taken and state is threaded; each
+backend has one small module here (`tensorflow.py`, `jax.py`, `torch.py`),
+imported only when that backend runs.
+
+The predictor must receive the gradient of `L_P` alone, the selector the
+gradient of the full selector loss `S = L_P + a * T + b * R`. Both come from
+one forward pass. How many backward passes they need depends on `T`:
+
+- `T` does not depend on the predictor (`"negative_ce"`, `"entropy"`,
+  `"kl_uniform"`, or `detector_weight=0`): the gradient of `S` on the
+  predictor equals that of `L_P`. One backward pass of `S` gives both.
+- `T` is the hinge on batch means: the gradient of `S` on the predictor is
+  `(1 + a * [hinge active])` times that of `L_P`. One backward pass, then the
+  predictor's gradients are divided by that factor.
+- `T` is the per-sample hinge: no single factor exists, so the forward pass
+  is pulled back twice, once per loss.
+
+TensorFlow records the forward pass on a `tf.GradientTape`; JAX runs it
+statelessly under `jax.vjp` and returns `(logs, state)` as Keras' JAX trainer
+expects; PyTorch runs it eagerly and takes `torch.autograd.grad` of the
+parameters' tensors, as keras-io's torch training-step guide does with
+`backward()`.
+"""
+
+import importlib
+
+import keras
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _module():
+    backend = keras.backend.backend()
+    if backend not in BACKENDS:
+        raise NotImplementedError(
+            f"keras_compattr does not support the {backend!r} backend. Use "
+            "KERAS_BACKEND=tensorflow, jax or torch."
+        )
+    return importlib.import_module(f"keras_compattr.backend.{backend}")
+
+
+def train_step(model, *args):
+    """One COMET training step on the current backend (see the module)."""
+    return _module().train_step(model, *args)
+
+
+def test_step(model, *args):
+    """One COMET evaluation step on the current backend."""
+    return _module().test_step(model, *args)
+
+
+def class_score_gradients(model, score_fn):
+    """A function `(inputs, labels) -> (scores, gradients)` for `model`.
+
+    Args:
+        model: a Keras model with one input.
+        score_fn: a `keras.ops` function mapping the model's outputs and
+            integer labels to one score per input, `(N,)`.
+
+    Returns:
+        A callable taking a float32 NumPy batch and `(N,)` integer labels
+        and returning NumPy arrays: the scores `(N,)` and the gradient of
+        each score with respect to its input (the shape of the batch). The
+        model runs in inference mode.
+    """
+    return _module().class_score_gradients(model, score_fn)
+
+
+# === Shared by the backends ===
+
+
+def unpack(data):
+    """`(images, labels, None)` from a batch; refuses weights and no labels."""
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    if y is None:
+        raise ValueError(
+            "ComprehensiveAttributionModel is trained on (images, labels) "
+            "pairs; the data yielded images only."
+        )
+    if sample_weight is not None:
+        # `fit` and `train_on_batch` refuse weights up front; this catches
+        # datasets that yield `(images, labels, weights)`.
+        raise ValueError(
+            "The data holds sample weights (or `class_weight` was turned "
+            "into them): the COMET objective does not weight samples or "
+            "classes. Yield `(images, labels)` and resample the data "
+            "instead."
+        )
+    return x, y, sample_weight
+
+
+def predictor_factor(model, terms):
+    """How much larger the selector loss's predictor gradient is than L_P's.
+
+    Returns `None` when no single factor exists (the per-sample hinge).
+    """
+    if model.detector_weight == 0.0 or model.detector_term != "hinge":
+        return 1.0
+    if model.hinge_reduction == "sample":
+        return None
+    active = keras.ops.cast(terms["detector_term"] > 0.0, "float32")
+    return 1.0 + model.detector_weight * active
+
+
+def single_pass_loss(terms, factor):
+    """A loss whose gradient is S's on the selector and factor * L_P's on
+    the predictor (regularisation of the predictor included)."""
+    regularization = terms["predictor_objective"] - terms["predictor_loss"]
+    return terms["selector_loss"] + factor * regularization
+
+
+def check_frozen_detector(model):
+    """Refuses to train when the detector was made trainable again."""
+    if model.detector.trainable_variables:
+        raise ValueError(
+            "The detector has trainable variables. It must stay frozen: set "
+            "`model.detector.trainable = False` (the constructor does this; "
+            "something set it back to True)."
+        )
