@@ -14,11 +14,14 @@ logs and use `save_weights` / `load_weights`.
 import json
 import os
 import shutil
+import tempfile
 import time
 import warnings
 
 import keras
 import numpy as np
+
+from keras_compattr import distributed
 
 _METADATA = "training_metadata.json"
 
@@ -47,6 +50,12 @@ class BackupAndRestore(keras.callbacks.Callback):
     - Atomic backups: the weights are written under a new name and the
       metadata, which names them, is replaced last, so a process killed
       while saving leaves the previous backup usable.
+
+    In a multi-process run (`keras_compattr.distributed`), process 0
+    alone writes (and deletes) the backup and every process resumes from
+    it: put `backup_dir` on a file system all processes share. (Every
+    process still runs Keras' saving, whose JAX collectives need them
+    all; the others write to a temporary folder and drop the file.)
 
     A backup is also written at the end of every epoch. Once the logs hold
     a non-finite value (a NaN loss), no backup is written any more and the
@@ -160,6 +169,17 @@ class BackupAndRestore(keras.callbacks.Callback):
     # === Backup ===
 
     def _save(self, epoch, steps_done):
+        self._steps_since_save = 0
+        if not distributed.is_chief():
+            # Multi-process runs (`keras_compattr.distributed`): process 0
+            # writes the backup that every process resumes from. Saving
+            # takes part in collectives on JAX, so the other processes
+            # save too, to a throwaway folder of their own.
+            with tempfile.TemporaryDirectory() as folder:
+                self.model.save_weights(
+                    os.path.join(folder, "discarded.weights.h5")
+                )
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         previous = self._read_metadata()
         name = f"backup-{epoch}-{steps_done}.weights.h5"
@@ -176,7 +196,6 @@ class BackupAndRestore(keras.callbacks.Callback):
             stale = os.path.join(self.backup_dir, previous["weights"])
             if os.path.exists(stale):
                 os.remove(stale)
-        self._steps_since_save = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -226,6 +245,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         if (
             self.delete_checkpoint
             and not self._went_bad
+            and distributed.is_chief()
             and os.path.exists(self.backup_dir)
         ):
             shutil.rmtree(self.backup_dir)
