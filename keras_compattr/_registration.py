@@ -20,6 +20,7 @@ REGISTERING_MODULES = (
     "keras_compattr.losses",
     "keras_compattr.metrics",
     "keras_compattr.models",
+    "keras_compattr.training",
 )
 
 

@@ -1,6 +1,6 @@
 """A short training run on the embedded data: COMET must actually learn."""
 
-from keras_compattr.cli import run_demo
+from keras_compattr.evaluation import run_demo
 
 
 def test_short_run_learns_to_classify_and_to_find_the_evidence(tmp_path):
