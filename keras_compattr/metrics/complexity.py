@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_compattr.metrics.localization import _as_maps
+from keras_compattr.metrics.maps import as_maps
 
 
 def sparseness(attributions):
@@ -36,7 +36,7 @@ def sparseness(attributions):
         `1e-7` to every value to avoid dividing by zero; here zero maps
         score 0 and no offset is added.
     """
-    maps = np.abs(_as_maps(attributions, "attributions")).astype("float64")
+    maps = np.abs(as_maps(attributions, "attributions")).astype("float64")
     if not np.all(np.isfinite(maps)):
         raise ValueError("`attributions` must be finite.")
     values = np.sort(maps.reshape(len(maps), -1), axis=1)

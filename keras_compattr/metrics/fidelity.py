@@ -17,7 +17,7 @@ import numpy as np
 from keras import ops
 
 from keras_compattr.losses import log_probabilities
-from keras_compattr.metrics.localization import _as_maps
+from keras_compattr.metrics.maps import as_maps
 from keras_compattr.utils.classifiers import check_batch_size
 from keras_compattr.utils.classifiers import check_images
 from keras_compattr.utils.classifiers import class_labels
@@ -32,7 +32,7 @@ OUTPUT_KINDS = ("auto", "logits", "probabilities")
 def _prepare(model, images, labels, attributions, fill, batch_size, seed):
     check_number(seed, "seed", low=0, integer=True)
     images = check_images(images, image_shape=input_shape(model))
-    maps = _as_maps(attributions, "attributions")
+    maps = as_maps(attributions, "attributions")
     if maps.shape != images.shape[:3]:
         raise ValueError(
             "`attributions` must have shape (N, H, W) matching `images` "

@@ -5,44 +5,9 @@ These functions work on NumPy arrays from any attribution method.
 
 import numpy as np
 
+from keras_compattr.metrics.maps import as_maps
+from keras_compattr.metrics.maps import check_same_shape
 from keras_compattr.utils.validation import check_number
-
-
-def _as_maps(array, name):
-    """Float32 maps `(N, H, W)`; raises on bad dtype, shape, emptiness, NaN."""
-    array = np.asarray(array)
-    if (
-        not np.issubdtype(array.dtype, np.number) and array.dtype != bool
-    ) or np.issubdtype(array.dtype, np.complexfloating):
-        raise TypeError(
-            f"`{name}` must hold real numbers. Received dtype {array.dtype}."
-        )
-    if array.ndim == 4 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim == 2:
-        array = array[None]
-    if array.ndim != 3:
-        raise ValueError(
-            f"`{name}` must have shape (N, H, W) or (N, H, W, 1). "
-            f"Received shape {array.shape}."
-        )
-    if array.size == 0:
-        raise ValueError(f"`{name}` is empty (shape {array.shape}).")
-    array = array.astype("float32")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(
-            f"`{name}` contains NaN or infinite values: no metric of it "
-            "would mean anything. Check the method that produced it."
-        )
-    return array
-
-
-def _check_same_shape(a, b, names):
-    if a.shape != b.shape:
-        raise ValueError(
-            f"`{names[0]}` and `{names[1]}` must have the same shape. "
-            f"Received {a.shape} and {b.shape}."
-        )
 
 
 def normalize_maps(attributions):
@@ -54,7 +19,7 @@ def normalize_maps(attributions):
     Returns:
         `(N, H, W)` float32 array.
     """
-    maps = _as_maps(attributions, "attributions")
+    maps = as_maps(attributions, "attributions")
     low = maps.min(axis=(1, 2), keepdims=True)
     high = maps.max(axis=(1, 2), keepdims=True)
     span = np.where(high > low, high - low, 1.0)
@@ -134,9 +99,9 @@ def pxap(scores, gt_masks, num_thresholds=101):
     num_thresholds = check_number(
         num_thresholds, "num_thresholds", low=2, integer=True
     )
-    scores = _as_maps(scores, "scores")
-    gt = _as_maps(gt_masks, "gt_masks")
-    _check_same_shape(scores, gt, ("scores", "gt_masks"))
+    scores = as_maps(scores, "scores")
+    gt = as_maps(gt_masks, "gt_masks")
+    check_same_shape(scores, gt, ("scores", "gt_masks"))
     # Only the maps with a value outside [0, 1] are rescaled, each alone.
     low = scores.min(axis=(1, 2), keepdims=True)
     outside = (low < 0.0) | (scores.max(axis=(1, 2), keepdims=True) > 1.0)
@@ -191,7 +156,7 @@ def coverage(masks, part_masks, threshold=0.5):
     0.0
     """
     threshold = check_number(threshold, "threshold")
-    masks = _as_maps(masks, "masks")
+    masks = as_maps(masks, "masks")
     part_masks = np.asarray(part_masks, "float32")
     if (
         part_masks.ndim != 4
@@ -249,9 +214,9 @@ def attribution_mass(attributions, gt_masks):
     Reference:
         [Arras et al., 2022](https://arxiv.org/abs/2003.07258)
     """
-    maps = np.maximum(_as_maps(attributions, "attributions"), 0.0)
-    gt = _as_maps(gt_masks, "gt_masks") > 0.5
-    _check_same_shape(maps, gt, ("attributions", "gt_masks"))
+    maps = np.maximum(as_maps(attributions, "attributions"), 0.0)
+    gt = as_maps(gt_masks, "gt_masks") > 0.5
+    check_same_shape(maps, gt, ("attributions", "gt_masks"))
     total = maps.sum(axis=(1, 2))
     inside = (maps * gt).sum(axis=(1, 2))
     share = np.divide(inside, total, out=np.zeros_like(total), where=total > 0)

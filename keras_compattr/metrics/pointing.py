@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from keras_compattr.metrics.localization import _as_maps
-from keras_compattr.metrics.localization import _check_same_shape
+from keras_compattr.metrics.maps import as_maps
+from keras_compattr.metrics.maps import check_same_shape
 
 
 def pointing_game(attributions, gt_masks):
@@ -39,9 +39,9 @@ def pointing_game(attributions, gt_masks):
         here tied maxima count fractionally, so a constant map scores the
         foreground fraction rather than 1.
     """
-    maps = _as_maps(attributions, "attributions")
-    gt = _as_maps(gt_masks, "gt_masks") > 0.5
-    _check_same_shape(maps, gt, ("attributions", "gt_masks"))
+    maps = as_maps(attributions, "attributions")
+    gt = as_maps(gt_masks, "gt_masks") > 0.5
+    check_same_shape(maps, gt, ("attributions", "gt_masks"))
     if not np.all(np.isfinite(maps)):
         raise ValueError("`attributions` must be finite.")
     empty = ~gt.any(axis=(1, 2))

@@ -8,8 +8,8 @@ explainer from `keras_compattr.explainers`).
 
 import numpy as np
 
-from keras_compattr.metrics.localization import _as_maps
 from keras_compattr.metrics.localization import pxap
+from keras_compattr.metrics.maps import as_maps
 from keras_compattr.utils.classifiers import check_images
 from keras_compattr.utils.classifiers import fill_values
 from keras_compattr.utils.validation import check_number
@@ -24,7 +24,7 @@ def _explain(explain_fn, images, expected_shape):
             "`explain_fn` must be a callable or have an `.explain` method. "
             f"Received {type(explain_fn).__name__}."
         )
-    maps = _as_maps(function(images), "explain_fn(images)")
+    maps = as_maps(function(images), "explain_fn(images)")
     if maps.shape != expected_shape:
         raise ValueError(
             f"`explain_fn` must return maps of shape {expected_shape}. "

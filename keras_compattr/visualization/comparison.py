@@ -3,8 +3,8 @@
 import numpy as np
 
 from keras_compattr.utils import to_unit_range_numpy
-from keras_compattr.visualization.plots import _name
-from keras_compattr.visualization.plots import _new_figure
+from keras_compattr.visualization.figures import label_name
+from keras_compattr.visualization.figures import new_figure
 
 MAP_CMAP = "inferno"
 
@@ -89,7 +89,7 @@ def plot_comparison(
         )
 
     rows, cols = len(images), len(shown_maps) + 1
-    figure = _new_figure(
+    figure = new_figure(
         (1.6 * cols + 0.9, 1.6 * rows + 0.5), layout="constrained"
     )
     axes = figure.subplots(rows, cols, squeeze=False)
@@ -104,7 +104,7 @@ def plot_comparison(
                 linewidths=1.0,
             )  # fmt: skip
         if labels is not None:
-            ax.set_ylabel(_name(labels[row], class_names), fontsize=9)
+            ax.set_ylabel(label_name(labels[row], class_names), fontsize=9)
         for col, (method, method_maps) in enumerate(shown_maps.items(), 1):
             ax = axes[row, col]
             ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
@@ -187,7 +187,7 @@ def plot_curves(curves, kind=None, save_path=None):
     if not kinds:
         raise ValueError("No 'deletion' or 'insertion' curve in `curves`.")
 
-    figure = _new_figure((4.8 * len(kinds), 4.6))
+    figure = new_figure((4.8 * len(kinds), 4.6))
     axes = figure.subplots(1, len(kinds), squeeze=False)[0]
     better = {"deletion": "lower", "insertion": "higher"}
     for ax, curve_kind in zip(axes, kinds):

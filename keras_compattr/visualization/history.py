@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_compattr.visualization.plots import _new_figure
+from keras_compattr.visualization.figures import new_figure
 
 # (panel title, keys of the COMET logs shown there, y label).
 _PANELS = (
@@ -79,7 +79,7 @@ def plot_history(history, area_budget=None, save_path=None):
     else:
         panels = [(name, [name], name) for name in names]
     epochs = max(len(v) for v in logs.values())
-    figure = _new_figure((3.6 * len(panels), 3.4), layout="constrained")
+    figure = new_figure((3.6 * len(panels), 3.4), layout="constrained")
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     x = np.arange(1, epochs + 1)
     for ax, (title, keys, ylabel) in zip(axes, panels):

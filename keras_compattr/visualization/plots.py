@@ -3,14 +3,8 @@
 import numpy as np
 
 from keras_compattr.utils import to_unit_range_numpy
-
-
-def _new_figure(figsize, layout=None):
-    # A bare Figure (no pyplot): no global state, no GUI backend needed, and
-    # notebooks still display it when it is returned.
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=figsize, layout=layout)
+from keras_compattr.visualization.figures import label_name
+from keras_compattr.visualization.figures import new_figure
 
 
 def _outline(ax, mask):
@@ -24,12 +18,6 @@ def _outline(ax, mask):
         [patheffects.withStroke(linewidth=2.6, foreground="black")]
     )
     return contours
-
-
-def _name(index, class_names):
-    if class_names is None:
-        return str(int(index))
-    return str(class_names[int(index)])
 
 
 def plot_explanations(
@@ -118,7 +106,7 @@ def plot_explanations(
     masked_out = (1 - m) * images + m * fill
 
     rows = len(images)
-    figure = _new_figure(
+    figure = new_figure(
         (8.4, 2.05 * rows + (0.7 if title else 0.4)), layout="constrained"
     )
     axes = figure.subplots(rows, 4, squeeze=False)
@@ -147,9 +135,9 @@ def plot_explanations(
                 ax.set_title(headers[col], fontsize=10)
         text = []
         if labels is not None:
-            text.append(f"true: {_name(labels[row], class_names)}")
+            text.append(f"true: {label_name(labels[row], class_names)}")
         if predictions is not None:
-            predicted = f"pred: {_name(predictions[row], class_names)}"
+            predicted = f"pred: {label_name(predictions[row], class_names)}"
             if confidences is not None:
                 predicted += f" ({confidences[row]:.2f})"
             text.append(predicted)
