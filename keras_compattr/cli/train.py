@@ -139,6 +139,26 @@ def add_parser(commands):
     )
     add_option(train, "data_dir")
     add_option(train, "download")
+    cluster = train.add_argument_group(
+        "training on several machines (JAX; see docs/scaling.md)",
+        "Run the same command on every machine, with KERAS_BACKEND=jax. "
+        "Any of these flags (or KERAS_DISTRIBUTION_NUM_PROCESSES / "
+        "_PROCESS_ID in the environment) joins the run; unset values come "
+        "from KERAS_DISTRIBUTION_JOB_ADDRESSES, then MASTER_ADDR:"
+        "MASTER_PORT, WORLD_SIZE and RANK, then JAX's cluster detection "
+        "(TPU VMs, SLURM). Process 0 writes --output.",
+    )
+    cluster.add_argument(
+        "--coordinator-address",
+        metavar="HOST:PORT",
+        help="address of process 0, reachable from every process",
+    )
+    cluster.add_argument(
+        "--num-processes", type=int, help="number of processes in the run"
+    )
+    cluster.add_argument(
+        "--process-id", type=int, help="this process's index, from 0"
+    )
     add_shared_options(train, output="compattr_train")
     return train
 
@@ -275,6 +295,37 @@ def _train_detector(args, train, validation, shape, num_classes, verbose):
     return detector, history.history
 
 
+def _join_cluster(args):
+    """Joins a multi-process JAX run when the flags or launcher ask for it.
+
+    Every process then runs the whole command (saving takes part in JAX
+    collectives); the processes other than 0 write into a temporary
+    folder, so that --output holds process 0's files only.
+    """
+    from keras_compattr import distributed
+
+    names = (
+        "KERAS_DISTRIBUTION_NUM_PROCESSES",
+        "KERAS_DISTRIBUTION_PROCESS_ID",
+    )
+    if (
+        args.coordinator_address is None
+        and args.num_processes is None
+        and args.process_id is None
+        and not any(os.environ.get(name) for name in names)
+    ):
+        return
+    distributed.initialize(
+        coordinator_address=args.coordinator_address,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+    )
+    if not distributed.is_chief():
+        import tempfile
+
+        args.output = tempfile.mkdtemp(prefix="keras-compattr-process-")
+
+
 def run(args):
     """Trains with the parsed arguments; returns the histories."""
     import keras
@@ -297,6 +348,7 @@ def run(args):
     height, width = image_size(args.image_size) or (default_size,) * 2
     area_budget = args.area_budget or (0.2 if synthetic else 0.6)
     verbose = fit_verbosity(args.verbose)
+    _join_cluster(args)
     keras.utils.set_random_seed(args.seed)
     os.makedirs(args.output, exist_ok=True)
     shape = (height, width, 3)
