@@ -11,9 +11,11 @@ interleaved so that load from other processes hits both sides alike.
     python benchmarks/speed.py memory    # peak memory of a training step
     python benchmarks/speed.py all --json results.json
 
-The backend comes from KERAS_BACKEND; `--jit auto|on|off` sets
+The backend comes from KERAS_BACKEND (tensorflow, jax or torch); each
+backend's run gives its column of the step ratio. `--jit auto|on|off` sets
 `jit_compile` (default `auto`, Keras' own default: XLA on JAX, and on
-TensorFlow only where Keras finds it helps, i.e. not on a CPU).
+TensorFlow only where Keras finds it helps, i.e. not on a CPU; eager on
+torch, where `on` asks for `torch.compile`).
 """
 
 import argparse
@@ -378,6 +380,12 @@ def _device_peak_bytes():
         if not tf.config.list_physical_devices("GPU"):
             return None
         return tf.config.experimental.get_memory_info("GPU:0")["peak"]
+    if keras.backend.backend() == "torch":
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+        return torch.cuda.max_memory_allocated()
     return None
 
 

@@ -1,12 +1,20 @@
-"""Runs the whole suite again on the JAX backend, in a child process.
+"""Runs the suite again on JAX and on PyTorch, in child processes.
 
 A Keras backend is fixed when `keras` is first imported, so one pytest
 process tests one backend. The README's single test command runs on
-TensorFlow; this test runs the other test files on JAX and fails, with the
-child's report, if any of them fails there. The short training run and the
-example scripts join the JAX run with `--run-large`.
+TensorFlow; these tests run other test files on JAX and on torch and fail,
+with the child's report, if any of them fails there.
+
+- JAX: every other test file, in 2 shards. The short training run and the
+  example scripts join with `--run-large`.
+- torch: `test_torch_backend.py` (the core contract: fit, evaluate,
+  predict, explain, save/load, frozen detector, exact gradient routing,
+  gradient explainers, mixed precision, exact resume). With `--run-large`
+  the files of `TORCH_LARGE_FILES` join it: they repeat that contract
+  more broadly and take about 10 minutes on torch's eager CPU execution.
 """
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -16,8 +24,21 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-
 SHARDS = 2
+
+# Checked on torch. Other files still hold TensorFlow- or JAX-only code
+# (tf.data-only paths, jit checks, backend-specific gradient helpers).
+TORCH_LARGE_FILES = (
+    "test_model.py",
+    "test_explainers.py",
+    "test_resume.py",
+    "test_mixed_precision.py",
+)
+# Tests with a gradient helper written for TensorFlow and JAX only; their
+# torch counterparts are in test_torch_backend.py.
+TORCH_DESELECTED = (
+    "test_model.py::test_gradient_routing_matches_two_direct_gradients",
+)
 
 
 def _jax_files(run_large):
@@ -35,18 +56,8 @@ def _jax_files(run_large):
     )
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="the parent run (TensorFlow) launches the JAX run",
-)
-@pytest.mark.parametrize("shard", range(SHARDS))
-def test_suite_passes_on_jax(request, shard):
-    # The JAX run is split into shards so that pytest-xdist can spread it
-    # over the cores beside the TensorFlow tests.
-    pytest.importorskip("jax", reason="install the [jax] or [test] extra")
-    run_large = request.config.getoption("--run-large")
-    files = _jax_files(run_large)[shard::SHARDS]
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
+def _run_child(backend, files, run_large, deselected=()):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
     command = [
         sys.executable,
         "-m",
@@ -58,6 +69,8 @@ def test_suite_passes_on_jax(request, shard):
         "-p",
         "no:xdist",
     ]
+    for test in deselected:
+        command += ["--deselect", os.path.join(HERE, test)]
     if run_large:
         command.append("--run-large")
     result = subprocess.run(
@@ -68,5 +81,32 @@ def test_suite_passes_on_jax(request, shard):
         text=True,
     )
     summary = result.stdout[-6000:] + result.stderr[-2000:]
-    assert result.returncode == 0, f"JAX run failed:\n{summary}"
+    assert result.returncode == 0, f"{backend} run failed:\n{summary}"
     assert " passed" in result.stdout, summary
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="the parent run (TensorFlow) launches the JAX run",
+)
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_suite_passes_on_jax(request, shard):
+    # The JAX run is split into shards so that pytest-xdist can spread it
+    # over the cores beside the TensorFlow tests.
+    pytest.importorskip("jax", reason="install the [jax] or [test] extra")
+    run_large = request.config.getoption("--run-large")
+    _run_child("jax", _jax_files(run_large)[shard::SHARDS], run_large)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="the parent run (TensorFlow) launches the torch run",
+)
+def test_suite_passes_on_torch(request):
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("install the [torch] or [test] extra")
+    run_large = request.config.getoption("--run-large")
+    files = ["test_torch_backend.py"]
+    if run_large:
+        files += TORCH_LARGE_FILES
+    _run_child("torch", files, run_large, TORCH_DESELECTED)

@@ -1,0 +1,232 @@
+"""COMET's core contract on the PyTorch backend.
+
+`tests/test_backends.py` runs this file on torch in a child process (the
+rest of the suite joins that run with `--run-large`). On TensorFlow and JAX
+the same contract is tested by `test_model.py`, `test_resume.py` and
+`test_mixed_precision.py`, so this file skips there.
+"""
+
+import os
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import keras_compattr as kca
+from tests.conftest import tiny_model
+
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "torch",
+    reason="torch contract; test_backends.py runs it on torch",
+)
+
+
+def _numpy(variables):
+    return [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
+
+
+def _fit(model, data, **kwargs):
+    kwargs.setdefault("epochs", 1)
+    kwargs.setdefault("batch_size", 8)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*looks untrained")
+        return model.fit(
+            data["images"], data["labels"], shuffle=False, verbose=0, **kwargs
+        )
+
+
+def _direct_gradients(model, images, labels, loss, variables):
+    """The gradient of one loss of a fresh forward pass, by torch."""
+    import torch
+
+    terms = model.compute_terms(images, labels, training=True)
+    grads = torch.autograd.grad(
+        terms[loss], [v.value for v in variables], allow_unused=True
+    )
+    return [
+        np.zeros(v.shape, "float32") if g is None else g.detach().cpu().numpy()
+        for g, v in zip(grads, variables)
+    ]
+
+
+@pytest.mark.parametrize(
+    "term,reduction",
+    [("hinge", "batch"), ("hinge", "sample"), ("negative_ce", "batch")],
+)
+def test_gradient_routing_matches_direct_gradients(data, term, reduction):
+    # Plain SGD at learning rate 1 moves every variable by minus its
+    # gradient: the step's gradients are read off the weights.
+    images, labels = data["images"][:8], data["labels"][:8]
+    model = tiny_model(
+        fill_value=0.5,
+        detector_term=term,
+        hinge_reduction=reduction,
+        margin=50.0,  # keeps the hinge active
+    )
+    model.compile(optimizer=keras.optimizers.SGD(1.0))
+    selector_vars = model.selector_variables
+    predictor_vars = model.predictor_variables
+    args = (model, images, labels)
+    selector = _direct_gradients(*args, "selector_loss", selector_vars)
+    predictor = _direct_gradients(*args, "predictor_loss", predictor_vars)
+    selector_on_predictor = _direct_gradients(
+        *args, "selector_loss", predictor_vars
+    )
+    before_s, before_p = _numpy(selector_vars), _numpy(predictor_vars)
+    detector = _numpy(model.detector.weights)
+    model.train_on_batch(images, labels)
+    for b, a, g in zip(before_s, _numpy(selector_vars), selector):
+        np.testing.assert_allclose(b - a, g, rtol=1e-3, atol=1e-5)
+    for b, a, g in zip(before_p, _numpy(predictor_vars), predictor):
+        np.testing.assert_allclose(b - a, g, rtol=1e-3, atol=1e-5)
+    # The predictor gets L_P's gradient, not the selector loss's (which
+    # differs while the hinge is active).
+    differences = [
+        np.abs(g - h).max() for g, h in zip(predictor, selector_on_predictor)
+    ]
+    if term == "hinge":
+        assert max(differences) > 1e-3
+    else:
+        assert max(differences) < 1e-5
+    # The detector is frozen: untouched, batch-norm statistics included.
+    for b, a in zip(detector, _numpy(model.detector.weights)):
+        np.testing.assert_array_equal(b, a)
+
+
+def test_fit_predict_explain_evaluate_save_load(data, tmp_path):
+    model = tiny_model()
+    detector = _numpy(model.detector.weights)
+    model.compile()
+    history = _fit(model, data, epochs=2)
+    assert set(history.history) == {
+        "loss",
+        "predictor_loss",
+        "detector_loss",
+        "area_penalty",
+        "mask_area",
+        "accuracy",
+        "masked_out_accuracy",
+    }
+    assert all(np.isfinite(v).all() for v in history.history.values())
+    for b, a in zip(detector, _numpy(model.detector.weights)):
+        np.testing.assert_array_equal(b, a)
+    # `fit`'s `adapt` set the fill value to the mean colour of the data.
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.fill),
+        data["images"].astype("float64").mean(axis=(0, 1, 2)),
+        atol=1e-5,
+    )
+    logs = model.evaluate(
+        data["images"], data["labels"], verbose=0, return_dict=True
+    )
+    assert 0.0 <= logs["accuracy"] <= 1.0
+    probabilities = model.predict(data["images"], verbose=0)
+    assert probabilities.shape == (24, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
+    masks = model.explain(data["images"], verbose=0)
+    assert masks.shape == (24, 32, 32) and masks.dtype == np.float32
+    assert masks.min() >= 0.0 and masks.max() <= 1.0
+
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(
+        loaded.predict(data["images"], verbose=0), probabilities, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        loaded.explain(data["images"], verbose=0), masks, atol=1e-6
+    )
+    for b, a in zip(detector, _numpy(loaded.detector.weights)):
+        np.testing.assert_array_equal(b, a)
+    # The loaded model trains on.
+    _fit(loaded, data)
+
+
+def test_gradient_explainers(data):
+    classifier = tiny_model().detector
+    images, labels = data["images"][:4], data["labels"][:4]
+    for explainer in (
+        kca.explainers.Saliency(classifier),
+        kca.explainers.GradCAM(classifier),
+        kca.explainers.IntegratedGradients(classifier, steps=4),
+    ):
+        maps = explainer.explain(images, labels)
+        assert maps.shape == (4, 32, 32)
+        assert np.isfinite(maps).all()
+    # Saliency is the gradient of the class logit: check one pixel against
+    # a finite difference.
+    from keras_compattr.explainers._gradients import class_score_gradients
+
+    scores, grads = class_score_gradients(classifier)(images, labels)
+    shifted = images.copy()
+    step = 1e-2
+    shifted[:, 5, 7, 1] += step
+    shifted_scores, _ = class_score_gradients(classifier)(shifted, labels)
+    np.testing.assert_allclose(
+        (shifted_scores - scores) / step, grads[:, 5, 7, 1], atol=2e-2
+    )
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16"])
+def test_mixed_precision(data, policy):
+    previous = keras.config.dtype_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = tiny_model(fill_value=0.5)
+        model.compile()
+        history = _fit(model, data)
+        terms = model.compute_terms(data["images"][:4], data["labels"][:4])
+        masks = model.explain(data["images"][:4], verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert all(np.isfinite(v[0]) for v in history.history.values())
+    for name in ("selector_loss", "predictor_loss", "detector_loss", "masks"):
+        assert keras.backend.standardize_dtype(terms[name].dtype) == "float32"
+    assert masks.dtype == np.float32 and np.isfinite(masks).all()
+
+
+class _InterruptAt(keras.callbacks.Callback):
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at = (epoch, batch)
+        self.epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise RuntimeError("Interrupted")
+
+
+def test_backup_and_restore_resumes_exactly_mid_epoch(data, tmp_path):
+    def state(model):
+        return _numpy(model.weights) + _numpy(model.optimizer.variables)
+
+    reference = tiny_model(fill_value=0.5)
+    reference.compile()
+    _fit(reference, data, epochs=2)
+    backup_dir = os.path.join(tmp_path, "backup")
+    interrupted = tiny_model(fill_value=0.5)
+    interrupted.compile()
+    with pytest.raises(RuntimeError, match="Interrupted"):
+        _fit(
+            interrupted,
+            data,
+            epochs=2,
+            callbacks=[
+                kca.callbacks.BackupAndRestore(backup_dir, save_freq=2),
+                _InterruptAt(epoch=1, batch=2),
+            ],
+        )
+    resumed = tiny_model(fill_value=0.5)
+    resumed.compile()
+    _fit(
+        resumed,
+        data,
+        epochs=2,
+        callbacks=[kca.callbacks.BackupAndRestore(backup_dir, save_freq=2)],
+    )
+    for i, (a, b) in enumerate(zip(state(resumed), state(reference))):
+        np.testing.assert_array_equal(a, b, err_msg=f"variable {i}")
