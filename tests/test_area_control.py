@@ -133,6 +133,61 @@ def test_chance_hinge_keeps_a_gradient_for_a_confident_detector():
     assert np.abs(gradient(chance)).max() > 0.5
 
 
+def test_batch_chance_hinge_is_zero_while_the_batch_is_at_chance():
+    # One image whose true class the detector still sees (0.7) is not
+    # punished while the batch mean (0.25) is at chance.
+    probs = np.array(
+        [
+            [0.7, 0.1, 0.1, 0.1],
+            [0.1, 0.3, 0.3, 0.3],
+            [0.1, 0.3, 0.3, 0.3],
+            [0.1, 0.3, 0.3, 0.3],
+        ],
+        "float32",
+    )
+    labels = np.array([0, 0, 0, 0])
+    value = kca.losses.batch_chance_hinge(labels, np.log(probs))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(value), 0.0)
+    assert (
+        float(keras.ops.mean(kca.losses.chance_hinge(labels, np.log(probs))))
+        > 0.1
+    )
+
+
+def test_batch_chance_hinge_matches_its_formula():
+    probs = np.array([[0.9, 0.05, 0.05], [0.6, 0.2, 0.2]], "float32")
+    mean = (0.9 + 0.6) / 2
+    expected = np.log(1 - 1 / 3) - np.log(1 - mean)
+    for labels in (np.array([0, 0]), np.eye(3, dtype="float32")[[0, 0]]):
+        value = kca.losses.batch_chance_hinge(labels, np.log(probs))
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(value), expected, rtol=1e-5
+        )
+
+
+def test_chance_hinge_term_follows_the_hinge_reduction():
+    probs = np.array([[0.9, 0.05, 0.05], [0.1, 0.45, 0.45]], "float32")
+    labels = np.array([0, 0])
+    masks = np.full((2, 4, 4, 1), 0.5, "float32")
+    terms = {
+        reduction: float(
+            kca.losses.comet_objective(
+                labels,
+                np.log(probs),
+                np.log(probs),
+                masks,
+                detector_term="chance_hinge",
+                hinge_reduction=reduction,
+            )["detector_term"]
+        )
+        for reduction in ("batch", "sample")
+    }
+    batch = np.log(1 - 1 / 3) - np.log(1 - 0.5)
+    sample = (np.log(1 - 1 / 3) - np.log(1 - 0.9)) / 2
+    np.testing.assert_allclose(terms["batch"], batch, rtol=1e-5)
+    np.testing.assert_allclose(terms["sample"], sample, rtol=1e-5)
+
+
 # === The model with area_budget="auto" ===
 
 

@@ -3,6 +3,7 @@
 from keras_compattr.losses.area_control import AreaMultiplier
 from keras_compattr.losses.objective import DETECTOR_TERMS
 from keras_compattr.losses.objective import HINGE_REDUCTIONS
+from keras_compattr.losses.objective import batch_chance_hinge
 from keras_compattr.losses.objective import chance_hinge
 from keras_compattr.losses.objective import comet_objective
 from keras_compattr.losses.objective import log_probabilities

@@ -113,6 +113,43 @@ def chance_hinge(labels, log_probs):
     return ops.relu(math.log(1.0 - 1.0 / num_classes) - log_rest)
 
 
+def batch_chance_hinge(labels, log_probs):
+    """Excess of the batch-mean true-class probability over chance.
+
+    `max(log(1 - 1/K) - log(1 - mean_i p_i), 0)` with `p_i` the probability
+    of image `i`'s true class: zero while the classifier is, on average
+    over the batch, no better than chance. One image whose left-out
+    clutter happens to look like its class is not punished as long as the
+    batch as a whole carries no class information, so the selector is not
+    pushed to cover look-alike distractors.
+
+    Args:
+        labels: `(N,)` or `(N, 1)` integer class indices, or `(N, K)`
+            one-hot (or soft) targets.
+        log_probs: `(N, K)` log-probabilities.
+
+    Returns:
+        A float32 scalar.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_compattr.losses import batch_chance_hinge
+    >>> logp = np.log(np.array([[0.25, 0.75], [0.9, 0.1]], "float32"))
+    >>> round(float(batch_chance_hinge(np.array([1, 1]), logp)), 4)
+    0.0
+    >>> round(float(batch_chance_hinge(np.array([1, 0]), logp)), 4)
+    1.0498
+    """
+    num_classes = log_probs.shape[-1]
+    true_class = _targets(labels, num_classes)
+    mean_probability = ops.mean(
+        ops.sum(true_class * ops.exp(log_probs), axis=-1)
+    )
+    rest = ops.maximum(1.0 - mean_probability, 1e-7)
+    return ops.relu(math.log(1.0 - 1.0 / num_classes) - ops.log(rest))
+
+
 def total_variation(masks):
     """Mean absolute difference between neighbouring mask pixels, per image.
 
@@ -154,10 +191,12 @@ def comet_objective(
     - `"hinge"`: `max(L_P - L_D + g, 0)`, on batch means
       (`hinge_reduction="batch"`, as the reference code) or per image and
       then averaged (`"sample"`);
-    - `"chance_hinge"`: the mean over images of
-      `max(log(1 - 1/K) - log(1 - p_D(y | x_c)), 0)`, zero once the
-      detector gives the true class at most chance probability, and not
-      saturating when it is confidently right (see `chance_hinge`);
+    - `"chance_hinge"`: `max(log(1 - 1/K) - log(1 - p), 0)` with `p` the
+      detector's probability of the true class on `x_c`, zero once it is
+      at most chance, and not saturating when the detector is confidently
+      right: on the batch-mean probability (`hinge_reduction="batch"`, see
+      `batch_chance_hinge`) or per image and then averaged (`"sample"`,
+      see `chance_hinge`);
     - `"negative_ce"`: `-L_D` (the paper's `L_P - a * L_D`);
     - `"entropy"`: `log K - H(D(x_c))`, low when the detector is unsure;
     - `"kl_uniform"`: `KL(uniform || D(x_c))`.
@@ -226,7 +265,10 @@ def comet_objective(
     elif detector_term == "negative_ce":
         term = -detector_loss
     elif detector_term == "chance_hinge":
-        term = ops.mean(chance_hinge(labels, detector_log_probs))
+        if hinge_reduction == "batch":
+            term = batch_chance_hinge(labels, detector_log_probs)
+        else:
+            term = ops.mean(chance_hinge(labels, detector_log_probs))
     else:
         num_classes = detector_log_probs.shape[-1]
         log_k = math.log(num_classes)
