@@ -11,7 +11,9 @@ coverage, selected area, accuracy and the detector's masked-out accuracy.
 
 A spec holds `ComprehensiveAttributionModel` arguments, plus `"lam"` (a
 fixed multiplier: an `AreaMultiplier` with min = max = lam), `"ctl"`
-(`AreaMultiplier` arguments) and `"width"` (the tiny selector's width).
+(`AreaMultiplier` arguments), `"width"` (the tiny selector's width) and
+`"from_detector"` (true: the selector is `as_selector` of a trainable copy
+of the trained detector).
 Environment: SIZE (48), NTRAIN (1600), EPOCHS (10), VARIANT (two_part or
 varied), SEED (0).
 """
@@ -26,7 +28,7 @@ import numpy as np
 
 import keras_compattr as kca
 from keras_compattr import metrics
-from keras_compattr.evaluation import recipe
+from keras_compattr import training as recipe
 
 SIZE = int(os.environ.get("SIZE", 48))
 NTRAIN = int(os.environ.get("NTRAIN", 1600))
@@ -37,16 +39,18 @@ CACHE = os.environ.get("CACHE", "/tmp/compattr_area")
 SHAPE, K = (SIZE, SIZE, 3), 4
 
 
-def score(test, maps, name, extra):
-    covered = metrics.coverage(maps, test["part_masks"])
+def score(test, maps, name, extra, soft=True):
+    """Prints one JSON row; coverage and area only for maps in [0, 1]."""
     row = {
         "name": name,
         "pxap": metrics.pxap(maps, test["masks"]),
         "pointing": metrics.pointing_game(maps, test["masks"]),
-        "both": covered["all_parts_covered"],
-        "area": float((maps > 0.5).mean()),
-        **extra,
     }
+    if soft:
+        covered = metrics.coverage(maps, test["part_masks"])
+        row["both"] = covered["all_parts_covered"]
+        row["area"] = float((maps > 0.5).mean())
+    row.update(extra)
     print(
         json.dumps(
             {
@@ -96,6 +100,10 @@ def main(specs):
             kwargs["selector"] = kca.models.build_selector(
                 SHAPE, backbone="tiny", width=kwargs.pop("width")
             )
+        if kwargs.pop("from_detector", False):
+            copy = keras.models.clone_model(detector)
+            copy.set_weights(detector.get_weights())
+            kwargs["selector"] = kca.models.as_selector(copy, SHAPE)
         if "ctl" in kwargs:
             kwargs["area_budget"] = kca.losses.AreaMultiplier(
                 K, **kwargs.pop("ctl")
@@ -109,20 +117,18 @@ def main(specs):
         logs = model.evaluate(
             test["images"], test["labels"], verbose=0, return_dict=True
         )
-        maps = model.explain(test["images"], verbose=0)
-        score(
-            test,
-            maps,
-            spec,
-            {
-                "acc": logs["accuracy"],
-                "masked_out_acc": logs["masked_out_accuracy"],
-                "train_s": time.time() - start,
-                "area_multiplier": history.history.get(
-                    "area_multiplier", [None]
-                )[-1],
-            },
-        )
+        extra = {
+            "acc": logs["accuracy"],
+            "masked_out_acc": logs["masked_out_accuracy"],
+            "train_s": time.time() - start,
+            "area_multiplier": history.history.get("area_multiplier", [None])[
+                -1
+            ],
+        }
+        masks = model.explain(test["images"], verbose=0)
+        score(test, masks, spec, extra)
+        logits = model.explain(test["images"], verbose=0, output="logits")
+        score(test, logits, spec + " (logits)", extra, soft=False)
 
 
 if __name__ == "__main__":
