@@ -42,7 +42,9 @@ def _run(backend, mode, folder):
     "saved_on,loaded_on",
     [
         ("tensorflow", "torch"),
-        ("torch", "tensorflow"),
+        # Each case starts two fresh processes (about 4 minutes on 2
+        # loaded cores): the other directions join with --run-large.
+        pytest.param("torch", "tensorflow", marks=pytest.mark.large),
         pytest.param("tensorflow", "jax", marks=pytest.mark.large),
         pytest.param("jax", "torch", marks=pytest.mark.large),
     ],
