@@ -36,7 +36,7 @@ def read_rows(paths):
 
 
 def plot(rows, labels, output):
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     for axis, key, title in (
         (axes[0], "pxap", "PxAP"),
         (axes[1], "pointing", "pointing game (%)"),
@@ -60,7 +60,7 @@ def plot(rows, labels, output):
             )
         axis.set_xlabel("images with every evidence part covered (%)")
         axis.set_ylabel(title)
-        axis.set_xlim(-5, 110)
+        axis.set_xlim(-5, 135)
         axis.grid(alpha=0.3)
     figure.suptitle("Localisation against completeness (area pressure)")
     figure.tight_layout()
