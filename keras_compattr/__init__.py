@@ -22,18 +22,26 @@ import importlib as _importlib  # noqa: E402
 from keras_compattr import _registration  # noqa: E402
 from keras_compattr.version import __version__  # noqa: E402
 
-# Imported on first use (PEP 562), so that `import keras_compattr` and the
-# command line's help do not import Keras and TensorFlow.
+# What a user needs, imported on first use (PEP 562), so that
+# `import keras_compattr` and the command line's help do not import Keras
+# and TensorFlow. The public classes are defined under the export decorator
+# of `keras_compattr.api_export`, which also registers the serialisable ones.
 _SUBMODULES = (
-    "callbacks",
-    "datasets",
-    "explainers",
-    "layers",
-    "losses",
-    "metrics",
-    "models",
+    "callbacks",  # BackupAndRestore, TerminateOnNaN, FirstStepNotice
+    "datasets",  # synthetic(), load(), as_dataset()
+    "distributed",  # initialize() for multi-host training on JAX
+    "evaluation",  # evaluate_explanations(), run_benchmark(), run_demo()
+    "explainers",  # GradCAM, Saliency, IntegratedGradients, RISE
+    "layers",  # MaskHead, ImagePreprocessing
+    "losses",  # the COMET objective and its terms, AreaMultiplier
+    "metrics",  # pxap(), coverage(), deletion_auc(), ... and PxAP, Coverage
+    "models",  # builders, adapters, GroupedOptimizer, load_model()
+    "training",  # train_classifier(), train_comet(), WarmupStepDecay
+    "visualization",  # plot_explanations(), ExplanationMonitor, ...
 )
 _ATTRIBUTES = {"ComprehensiveAttributionModel": "models"}
+
+__all__ = ["ComprehensiveAttributionModel", "__version__", *_SUBMODULES]
 
 
 def __getattr__(name):

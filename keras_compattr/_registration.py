@@ -13,8 +13,9 @@ import importlib.abc
 import importlib.util
 import sys
 
-# The submodules whose import registers classes with
-# `keras.saving.register_keras_serializable`.
+# The submodules whose import registers the serialisable classes: each is
+# defined under `keras_compattr.api_export.keras_compattr_export`, which
+# registers it (tests/test_api.py checks that this list covers them all).
 REGISTERING_MODULES = (
     "keras_compattr.layers",
     "keras_compattr.losses",

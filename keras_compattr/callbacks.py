@@ -22,10 +22,12 @@ import keras
 import numpy as np
 
 from keras_compattr import distributed
+from keras_compattr.api_export import keras_compattr_export
 
 _METADATA = "training_metadata.json"
 
 
+@keras_compattr_export("keras_compattr.callbacks.BackupAndRestore")
 class BackupAndRestore(keras.callbacks.Callback):
     """Backs up the training state and resumes exactly where a run stopped.
 
@@ -288,6 +290,7 @@ def _is_finite(value):
         return True
 
 
+@keras_compattr_export("keras_compattr.callbacks.TerminateOnNaN")
 class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
     """Stops training at a non-finite loss and names the term that went bad.
 
@@ -359,6 +362,7 @@ class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
         self.model.stop_training = True
 
 
+@keras_compattr_export("keras_compattr.callbacks.FirstStepNotice")
 class FirstStepNotice(keras.callbacks.Callback):
     """Prints what happens before the first training step, and its duration.
 

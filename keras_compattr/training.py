@@ -17,6 +17,8 @@ import sys
 
 import keras
 
+from keras_compattr.api_export import keras_compattr_export
+
 SMALL_WIDTHS = (16, 32, 64)
 
 
@@ -76,7 +78,7 @@ def _learning_rate(learning_rate, epochs, steps_per_epoch):
     )
 
 
-@keras.saving.register_keras_serializable(package="keras_compattr")
+@keras_compattr_export("keras_compattr.training.WarmupStepDecay")
 class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
     """A linear warm-up, then step decay: the reference run's schedule.
 

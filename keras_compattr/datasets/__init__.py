@@ -8,3 +8,14 @@ from keras_compattr.datasets.synthetic import class_glyphs
 from keras_compattr.datasets.synthetic import synthetic
 from keras_compattr.datasets.tfds_builder import CompattrSynthetic
 from keras_compattr.datasets.tfds_builder import CompattrSyntheticConfig
+
+__all__ = [
+    "DATASETS",
+    "CompattrSynthetic",
+    "CompattrSyntheticConfig",
+    "DatasetNotAvailableError",
+    "as_dataset",
+    "class_glyphs",
+    "load",
+    "synthetic",
+]

@@ -24,3 +24,17 @@ from keras_compattr.training import small_classifier
 from keras_compattr.training import small_comet
 from keras_compattr.training import train_classifier
 from keras_compattr.training import train_comet
+
+__all__ = [
+    "METRICS",
+    "CompiledClassifier",
+    "evaluate_explanations",
+    "format_table",
+    "run_benchmark",
+    "run_demo",
+    "small_classifier",
+    "small_comet",
+    "train_classifier",
+    "train_comet",
+    "unit_maps",
+]

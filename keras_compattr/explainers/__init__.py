@@ -11,3 +11,11 @@ from keras_compattr.explainers.grad_cam import GradCAM
 from keras_compattr.explainers.integrated_gradients import IntegratedGradients
 from keras_compattr.explainers.rise import RISE
 from keras_compattr.explainers.saliency import Saliency
+
+__all__ = [
+    "RISE",
+    "Explainer",
+    "GradCAM",
+    "IntegratedGradients",
+    "Saliency",
+]

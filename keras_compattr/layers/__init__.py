@@ -3,3 +3,9 @@
 from keras_compattr.layers.image_preprocessing import PREPROCESSING_MODES
 from keras_compattr.layers.image_preprocessing import ImagePreprocessing
 from keras_compattr.layers.mask_head import MaskHead
+
+__all__ = [
+    "PREPROCESSING_MODES",
+    "ImagePreprocessing",
+    "MaskHead",
+]

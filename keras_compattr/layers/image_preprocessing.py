@@ -1,8 +1,9 @@
 """A layer mapping `[0, 1]` images to the input range of a network."""
 
-import keras
 from keras import layers
 from keras import ops
+
+from keras_compattr.api_export import keras_compattr_export
 
 PREPROCESSING_MODES = ("0_255", "-1_1", "imagenet", "caffe")
 
@@ -11,7 +12,7 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
-@keras.saving.register_keras_serializable(package="keras_compattr")
+@keras_compattr_export("keras_compattr.layers.ImagePreprocessing")
 class ImagePreprocessing(layers.Layer):
     """Maps images in `[0, 1]` to the input range a network expects.
 

@@ -1,11 +1,12 @@
 """Layers that turn a selector's features into a mask and apply it."""
 
-import keras
 from keras import layers
 from keras import ops
 
+from keras_compattr.api_export import keras_compattr_export
 
-@keras.saving.register_keras_serializable(package="keras_compattr")
+
+@keras_compattr_export("keras_compattr.layers.MaskHead")
 class MaskHead(layers.Layer):
     """Turns a selector feature map into a soft mask at the image size.
 

@@ -21,8 +21,10 @@ import math
 import keras
 from keras import ops
 
+from keras_compattr.api_export import keras_compattr_export
 
-@keras.saving.register_keras_serializable(package="keras_compattr")
+
+@keras_compattr_export("keras_compattr.losses.AreaMultiplier")
 class AreaMultiplier(keras.layers.Layer):
     """The dual variable of the area pressure, updated by dual ascent.
 

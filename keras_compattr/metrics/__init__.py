@@ -14,3 +14,20 @@ from keras_compattr.metrics.robustness import robustness
 from keras_compattr.metrics.robustness import sensitivity
 from keras_compattr.metrics.streaming import Coverage
 from keras_compattr.metrics.streaming import PxAP
+
+__all__ = [
+    "Coverage",
+    "PxAP",
+    "attribution_mass",
+    "coverage",
+    "deletion_accuracy",
+    "deletion_auc",
+    "insertion_auc",
+    "keep_accuracy",
+    "normalize_maps",
+    "pointing_game",
+    "pxap",
+    "robustness",
+    "sensitivity",
+    "sparseness",
+]

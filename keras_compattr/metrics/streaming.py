@@ -8,6 +8,7 @@ evaluation loop or under `jit`. All math is in `keras.ops`.
 import keras
 from keras import ops
 
+from keras_compattr.api_export import keras_compattr_export
 from keras_compattr.utils.validation import check_number
 
 # Histogram counts are kept exactly as `high * _CARRY + low` in two int32
@@ -49,7 +50,7 @@ def _no_sample_weight(sample_weight, name):
         raise ValueError(f"`{name}` does not support `sample_weight`.")
 
 
-@keras.saving.register_keras_serializable(package="keras_compattr")
+@keras_compattr_export("keras_compattr.metrics.PxAP")
 class PxAP(keras.metrics.Metric):
     """Streaming pixel average precision, in `[0, 100]`.
 
@@ -188,7 +189,7 @@ class PxAP(keras.metrics.Metric):
         return config
 
 
-@keras.saving.register_keras_serializable(package="keras_compattr")
+@keras_compattr_export("keras_compattr.metrics.Coverage")
 class Coverage(keras.metrics.Metric):
     """Streaming coverage of discriminative parts by binarised masks.
 

@@ -1,18 +1,64 @@
-"""Models: `ComprehensiveAttributionModel` and builders for its networks."""
+"""Models: `ComprehensiveAttributionModel` and builders for its networks.
 
-from keras_compattr.models.backbones import PREPROCESSING_MODES
-from keras_compattr.models.backbones import RECIPES
-from keras_compattr.models.backbones import ImagePreprocessing
-from keras_compattr.models.backbones import as_detector
-from keras_compattr.models.backbones import as_predictor
-from keras_compattr.models.backbones import as_selector
-from keras_compattr.models.backbones import resolve_networks
+- `ComprehensiveAttributionModel`: COMET as a `keras.Model`;
+- `build_selector`, `build_predictor`, `build_classifier`: networks from
+  scratch; `as_selector`, `as_predictor`, `as_detector`: networks from any
+  backbone or classifier; `RECIPES`: the names of the known backbones;
+- `GroupedOptimizer`: one optimizer for the selector, one for the predictor;
+- `load_model`: a saved `.keras` file, with a clear error on a bad one.
+
+The modules behind them (`adapters`, `builders`, `feature_taps`, ...) are
+internals; import from here.
+"""
+
+from keras_compattr.models.adapters import as_detector
+from keras_compattr.models.adapters import as_predictor
+from keras_compattr.models.adapters import as_selector
 from keras_compattr.models.builders import build_classifier
 from keras_compattr.models.builders import build_predictor
 from keras_compattr.models.builders import build_selector
-from keras_compattr.models.builders import lraspp_head
 from keras_compattr.models.comprehensive_attribution_model import (
     ComprehensiveAttributionModel,
 )
 from keras_compattr.models.grouped_optimizer import GroupedOptimizer
 from keras_compattr.models.loading import load_model
+from keras_compattr.models.recipes import RECIPES
+
+__all__ = [
+    "RECIPES",
+    "ComprehensiveAttributionModel",
+    "GroupedOptimizer",
+    "as_detector",
+    "as_predictor",
+    "as_selector",
+    "build_classifier",
+    "build_predictor",
+    "build_selector",
+    "load_model",
+]
+
+# Names this package exported before they became internals (or moved to
+# `keras_compattr.layers`): old name -> (module, name) of their home now.
+_MOVED = {
+    "resolve_networks": ("keras_compattr.models.adapters", "resolve_networks"),
+    "lraspp_head": ("keras_compattr.models.builders", "lraspp_head"),
+    "ImagePreprocessing": ("keras_compattr.layers", "ImagePreprocessing"),
+    "PREPROCESSING_MODES": ("keras_compattr.layers", "PREPROCESSING_MODES"),
+}
+
+
+def __getattr__(name):
+    # PEP 562: the moved names still work, with a DeprecationWarning.
+    if name in _MOVED:
+        import importlib
+        import warnings
+
+        module, attribute = _MOVED[name]
+        warnings.warn(
+            f"`keras_compattr.models.{name}` is no longer public here: use "
+            f"`{module}.{attribute}`. The old name will go.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

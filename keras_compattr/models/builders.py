@@ -275,7 +275,7 @@ def lraspp_head(low, high, head_channels=64, name="head"):
     Example:
 
     >>> import keras
-    >>> from keras_compattr.models import lraspp_head
+    >>> from keras_compattr.models.builders import lraspp_head
     >>> low = keras.Input((8, 8, 16))
     >>> high = keras.Input((2, 2, 32))
     >>> lraspp_head(low, high, head_channels=8).shape

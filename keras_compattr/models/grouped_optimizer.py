@@ -2,8 +2,10 @@
 
 import keras
 
+from keras_compattr.api_export import keras_compattr_export
 
-@keras.saving.register_keras_serializable(package="keras_compattr")
+
+@keras_compattr_export("keras_compattr.models.GroupedOptimizer")
 class GroupedOptimizer(keras.optimizers.Optimizer):
     """Applies one optimizer to the selector and another to the predictor.
 

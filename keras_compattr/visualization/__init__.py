@@ -10,3 +10,11 @@ from keras_compattr.visualization.comparison import plot_curves
 from keras_compattr.visualization.history import plot_history
 from keras_compattr.visualization.monitor import ExplanationMonitor
 from keras_compattr.visualization.plots import plot_explanations
+
+__all__ = [
+    "ExplanationMonitor",
+    "plot_comparison",
+    "plot_curves",
+    "plot_explanations",
+    "plot_history",
+]

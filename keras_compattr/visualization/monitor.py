@@ -5,9 +5,11 @@ import os
 import keras
 import numpy as np
 
+from keras_compattr.api_export import keras_compattr_export
 from keras_compattr.utils import to_unit_range_numpy
 
 
+@keras_compattr_export("keras_compattr.visualization.ExplanationMonitor")
 class ExplanationMonitor(keras.callbacks.Callback):
     """Saves the masks of a fixed batch of images every few epochs.
 
