@@ -397,6 +397,25 @@ def test_recipe_names_match_the_models_module():
     assert tuple(RECIPES) == CLI_RECIPES
 
 
+def test_benchmark_method_names_match_the_benchmark_module():
+    from keras_compattr.cli.benchmark import METHODS as CLI_METHODS
+    from keras_compattr.evaluation.benchmark import METHODS
+
+    assert CLI_METHODS == METHODS
+
+
+def test_benchmark_methods_flag_parses_and_refuses_unknown_rows():
+    from keras_compattr.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(
+        ["benchmark", "--methods", "COMET (auto area)", "Grad-CAM"]
+    )
+    assert args.methods == ["COMET (auto area)", "Grad-CAM"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["benchmark", "--methods", "LIME"])
+
+
 def test_every_command_takes_the_shared_options():
     from keras_compattr.cli import build_parser
 

@@ -4,6 +4,19 @@ from keras_compattr.cli.parser import add_command
 from keras_compattr.cli.parser import add_option
 from keras_compattr.cli.parser import add_shared_options
 
+# `keras_compattr.evaluation.benchmark.METHODS`, listed here so that
+# `--help` does not import Keras; a test keeps the two equal.
+METHODS = (
+    "COMET (auto area)",
+    "COMET (batch hinge)",
+    "COMET (sample hinge)",
+    "no detector (a=0)",
+    "Grad-CAM",
+    "Saliency",
+    "IntegratedGradients",
+    "RISE",
+)
+
 
 def add_parser(commands):
     """Adds the `benchmark` command to the subparsers `commands`."""
@@ -44,6 +57,14 @@ def add_parser(commands):
         help="embedded configuration: two class tiles per image, or 1-3 "
         "tiles of three sizes (evidence area varies from image to image)",
     )
+    benchmark.add_argument(
+        "--methods",
+        nargs="+",
+        choices=METHODS,
+        metavar="METHOD",
+        help="run only these rows (quote names with spaces), from: "
+        + ", ".join(repr(name) for name in METHODS),
+    )
     add_shared_options(benchmark, output="compattr_benchmark")
     return benchmark
 
@@ -59,5 +80,6 @@ def run(args):
         seeds=args.seeds,
         area_budget=args.area_budget,
         variant=args.variant,
+        methods=args.methods,
         verbose=1 if args.verbose else 0,
     )
