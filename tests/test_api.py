@@ -185,3 +185,35 @@ def test_a_model_saved_before_the_export_decorator_still_loads(tmp_path):
     np.testing.assert_allclose(
         layers_model.predict(images, verbose=0), expected["layers"], atol=1e-5
     )
+
+
+def _documented():
+    """The objects the API pages render (`::: path` lines)."""
+    pages = pathlib.Path(__file__).parent.parent / "docs" / "api"
+    found = set()
+    for page in pages.glob("*.md"):
+        found.update(re.findall(r"^::: (\S+)$", page.read_text(), re.M))
+    return found
+
+
+def _resolve(path):
+    # As mkdocstrings does: `keras_compattr.metrics.robustness` is the
+    # function the package exports, not the module of the same name.
+    module_name, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError):
+        return importlib.import_module(path)
+
+
+def test_the_api_pages_follow_the_public_names():
+    # Every public class and function is on an API page (under any of its
+    # public paths), and every object a page names exists.
+    documented = {id(_resolve(path)) for path in _documented()}
+    missing = sorted(
+        path
+        for path, obj in _public_names()
+        if (inspect.isclass(obj) or inspect.isfunction(obj))
+        and id(obj) not in documented
+    )
+    assert missing == []
