@@ -6,6 +6,7 @@ default oneDNN setting and logs).
 """
 
 import keras
+import numpy as np
 import pytest
 
 import keras_compattr as kca
@@ -33,6 +34,22 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+# Tiny shared networks: plain factories, so that a test builds fresh ones
+# (`from tests.conftest import tiny_model`). Tests that need other shapes
+# build their own: `tests/resume_worker.py` (16x16 with batch norm, also run
+# as a script) and `tests/region_model.py` (a hand-set classifier).
+
+
+def tiny_images(num_images=4, seed=0):
+    """Float32 images of `SHAPE` in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 1, (num_images, *SHAPE)).astype("float32")
+
+
+def tiny_selector(name="selector"):
+    return kca.models.build_selector(SHAPE, backbone="tiny", width=4, name=name)
+
+
 def tiny_classifier(name="classifier", softmax=False):
     model = kca.models.build_classifier(
         SHAPE, NUM_CLASSES, widths=(4, 8), blocks_per_stage=1, name=name
@@ -46,7 +63,7 @@ def tiny_classifier(name="classifier", softmax=False):
 def tiny_model(detector=None, **kwargs):
     keras.utils.set_random_seed(0)
     return kca.ComprehensiveAttributionModel(
-        selector=kca.models.build_selector(SHAPE, backbone="tiny", width=4),
+        selector=tiny_selector(),
         predictor=tiny_classifier("predictor"),
         detector=detector
         if detector is not None
