@@ -102,15 +102,18 @@ def test_registration_happens_in_one_place():
 
 
 def test_no_module_imports_another_modules_private_name():
+    # A private module (`from keras_compattr import _environment`) may be
+    # imported within the package; a private name of a module may not.
+    pattern = re.compile(r"^\s*from (keras_compattr\S*) import (_[a-z]\w*)")
     offending = []
     for path in PACKAGE_DIR.rglob("*.py"):
         for line in path.read_text().splitlines():
-            # `from keras_compattr import _environment` (a private module of
-            # the package) is fine; `from keras_compattr.x import _y` is not.
-            stripped = line.strip()
-            if stripped.startswith("from keras_compattr.") and re.search(
-                r" import _[a-z]", stripped
-            ):
+            match = pattern.match(line)
+            if match is None:
+                continue
+            package, name = match.groups()
+            folder = PACKAGE_DIR.parent.joinpath(*package.split("."))
+            if not (folder / f"{name}.py").exists():
                 offending.append(f"{path.relative_to(PACKAGE_DIR)}: {line}")
     assert offending == []
 

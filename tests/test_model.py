@@ -10,6 +10,8 @@ from tests.conftest import NUM_CLASSES
 from tests.conftest import SHAPE
 from tests.conftest import tiny_classifier
 from tests.conftest import tiny_model
+from tests.helpers import run_model_saving_test
+from tests.helpers import run_serialization_test
 
 LOG_NAMES = {
     "loss",
@@ -337,44 +339,20 @@ def test_save_load_gives_identical_outputs(data, tmp_path):
     model = tiny_model(hinge_reduction="sample", detector_term="entropy")
     model.compile()
     model.fit(data["images"], data["labels"], epochs=1, batch_size=8, verbose=0)
-    path = os.path.join(tmp_path, "comet.keras")
-    model.save(path)
-    loaded = keras.models.load_model(path, safe_mode=True)
-    assert isinstance(loaded, kca.ComprehensiveAttributionModel)
-    _assert_same_settings(loaded.get_config(), model.get_config())
-    images = data["images"][:7]
-    np.testing.assert_allclose(
-        loaded.explain(images, verbose=0),
-        model.explain(images, verbose=0),
-        atol=1e-6,
-    )
-    np.testing.assert_allclose(
-        loaded.predict(images, verbose=0),
-        model.predict(images, verbose=0),
-        atol=1e-6,
+    loaded = run_model_saving_test(
+        model,
+        data["images"][:7],
+        tmp_path,
+        outputs=lambda m, x: [m.explain(x, verbose=0), m.predict(x, verbose=0)],
     )
     # The optimizer comes back too, so training can go on.
     assert loaded.compiled
     loaded.fit(data["images"], data["labels"], epochs=1, verbose=0)
 
 
-def _assert_same_settings(a, b):
-    networks = ("selector", "predictor", "detector")
-    assert {k: v for k, v in a.items() if k not in networks} == {
-        k: v for k, v in b.items() if k not in networks
-    }
-    for name in networks:
-        assert a[name]["class_name"] == b[name]["class_name"]
-        assert len(a[name]["config"]["layers"]) == len(
-            b[name]["config"]["layers"]
-        )
-
-
 def test_config_round_trip():
     model = tiny_model(margin=1.0, area_budget=0.3, fill_value=0.2)
-    config = model.get_config()
-    clone = kca.ComprehensiveAttributionModel.from_config(config)
-    _assert_same_settings(clone.get_config(), config)
+    clone = run_serialization_test(model)
     assert clone.margin == 1.0 and clone.area_budget == 0.3
 
 
