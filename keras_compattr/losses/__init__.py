@@ -1,6 +1,7 @@
 """Losses: the COMET objective and its building blocks."""
 
 from keras_compattr.losses.area_control import AreaMultiplier
+from keras_compattr.losses.comet import CometObjective
 from keras_compattr.losses.objective import DETECTOR_TERMS
 from keras_compattr.losses.objective import HINGE_REDUCTIONS
 from keras_compattr.losses.objective import batch_chance_hinge

@@ -1,16 +1,11 @@
 """The COMET objective as one pure function of the three networks' outputs."""
 
 import math
+from typing import Any
+from typing import NamedTuple
 
 from keras import ops
 
-DETECTOR_TERMS = (
-    "hinge",
-    "chance_hinge",
-    "negative_ce",
-    "entropy",
-    "kl_uniform",
-)
 HINGE_REDUCTIONS = ("batch", "sample")
 
 
@@ -165,6 +160,86 @@ def total_variation(masks):
     return ops.mean(dy, axis=(1, 2, 3)) + ops.mean(dx, axis=(1, 2, 3))
 
 
+class DetectorInputs(NamedTuple):
+    """What a detector term is computed from, for a batch of `N` images.
+
+    Attributes:
+        labels: `(N,)` integer labels or `(N, K)` one-hot labels.
+        predictor_losses: `(N,)` cross-entropies of `P(x_s)`.
+        detector_losses: `(N,)` cross-entropies of `D(x_c)`.
+        predictor_loss: `L_P`, the mean of `predictor_losses`.
+        detector_loss: `L_D`, the mean of `detector_losses`.
+        detector_log_probs: `(N, K)` log-probabilities of `D(x_c)`.
+        margin: the hinge margin `g`.
+        hinge_reduction: `"batch"` or `"sample"`.
+    """
+
+    labels: Any
+    predictor_losses: Any
+    detector_losses: Any
+    predictor_loss: Any
+    detector_loss: Any
+    detector_log_probs: Any
+    margin: Any
+    hinge_reduction: str
+
+
+_DETECTOR_TERMS = {}
+
+
+def _detector_term(name):
+    """Registers a function `DetectorInputs -> scalar` as a term `T`."""
+
+    def register(function):
+        _DETECTOR_TERMS[name] = function
+        return function
+
+    return register
+
+
+@_detector_term("hinge")
+def _hinge(inputs):
+    if inputs.hinge_reduction == "batch":
+        return ops.relu(
+            inputs.predictor_loss - inputs.detector_loss + inputs.margin
+        )
+    return ops.mean(
+        ops.relu(
+            inputs.predictor_losses - inputs.detector_losses + inputs.margin
+        )
+    )
+
+
+@_detector_term("chance_hinge")
+def _chance_hinge(inputs):
+    if inputs.hinge_reduction == "batch":
+        return batch_chance_hinge(inputs.labels, inputs.detector_log_probs)
+    return ops.mean(chance_hinge(inputs.labels, inputs.detector_log_probs))
+
+
+@_detector_term("negative_ce")
+def _negative_ce(inputs):
+    return -inputs.detector_loss
+
+
+@_detector_term("entropy")
+def _entropy(inputs):
+    log_probs = inputs.detector_log_probs
+    entropy = -ops.sum(ops.exp(log_probs) * log_probs, axis=-1)
+    return ops.mean(math.log(log_probs.shape[-1]) - entropy)
+
+
+@_detector_term("kl_uniform")
+def _kl_uniform(inputs):
+    log_probs = inputs.detector_log_probs
+    log_k = math.log(log_probs.shape[-1])
+    return ops.mean(-log_k - ops.mean(log_probs, axis=-1))
+
+
+# The names `detector_term` takes, in the order the docs list them.
+DETECTOR_TERMS = tuple(_DETECTOR_TERMS)
+
+
 def comet_objective(
     labels,
     predictor_log_probs,
@@ -240,6 +315,26 @@ def comet_objective(
     Reference:
         [Zhang et al., 2024](https://arxiv.org/abs/2407.19308)
     """
+    check_detector_term(detector_term, hinge_reduction)
+    settings = (detector_weight, margin, area_budget, area_weight)
+    return comet_terms(
+        labels,
+        predictor_log_probs,
+        detector_log_probs,
+        masks,
+        *settings,
+        detector_term,
+        hinge_reduction,
+        smoothness_weight,
+    )
+
+
+def check_detector_term(detector_term, hinge_reduction):
+    """Refuses an unknown detector term or hinge reduction.
+
+    Raises:
+        ValueError: naming the choices.
+    """
     if detector_term not in DETECTOR_TERMS:
         raise ValueError(
             f"`detector_term` must be one of {DETECTOR_TERMS}. "
@@ -250,34 +345,42 @@ def comet_objective(
             f"`hinge_reduction` must be one of {HINGE_REDUCTIONS}. "
             f"Received: hinge_reduction={hinge_reduction!r}"
         )
+
+
+def comet_terms(
+    labels,
+    predictor_log_probs,
+    detector_log_probs,
+    masks,
+    detector_weight,
+    margin,
+    area_budget,
+    area_weight,
+    detector_term,
+    hinge_reduction,
+    smoothness_weight,
+):
+    """`comet_objective` without the checks of its string arguments.
+
+    For callers that checked them once already (`CometObjective`).
+    """
     predictor_losses = per_sample_cross_entropy(labels, predictor_log_probs)
     detector_losses = per_sample_cross_entropy(labels, detector_log_probs)
     predictor_loss = ops.mean(predictor_losses)
     detector_loss = ops.mean(detector_losses)
 
-    if detector_term == "hinge":
-        if hinge_reduction == "batch":
-            term = ops.relu(predictor_loss - detector_loss + margin)
-        else:
-            term = ops.mean(
-                ops.relu(predictor_losses - detector_losses + margin)
-            )
-    elif detector_term == "negative_ce":
-        term = -detector_loss
-    elif detector_term == "chance_hinge":
-        if hinge_reduction == "batch":
-            term = batch_chance_hinge(labels, detector_log_probs)
-        else:
-            term = ops.mean(chance_hinge(labels, detector_log_probs))
-    else:
-        num_classes = detector_log_probs.shape[-1]
-        log_k = math.log(num_classes)
-        if detector_term == "entropy":
-            probs = ops.exp(detector_log_probs)
-            entropy = -ops.sum(probs * detector_log_probs, axis=-1)
-            term = ops.mean(log_k - entropy)
-        else:
-            term = ops.mean(-log_k - ops.mean(detector_log_probs, axis=-1))
+    term = _DETECTOR_TERMS[detector_term](
+        DetectorInputs(
+            labels,
+            predictor_losses,
+            detector_losses,
+            predictor_loss,
+            detector_loss,
+            detector_log_probs,
+            margin,
+            hinge_reduction,
+        )
+    )
 
     masks = ops.cast(masks, "float32")
     mask_areas = ops.mean(masks, axis=(1, 2, 3))

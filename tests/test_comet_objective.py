@@ -1,0 +1,166 @@
+"""`CometObjective`: the objective's settings and state as one object."""
+
+import os
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+import keras_compattr as kca
+from keras_compattr.losses import CometObjective
+from tests.conftest import NUM_CLASSES
+from tests.conftest import tiny_images
+from tests.conftest import tiny_model
+
+
+def _outputs(seed=0, num_images=6):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(2, num_images, NUM_CLASSES)).astype("float32")
+    log_probs = [keras.ops.log_softmax(v, axis=-1) for v in logits]
+    labels = rng.integers(0, NUM_CLASSES, num_images)
+    masks = rng.uniform(size=(num_images, 8, 8, 1)).astype("float32")
+    return labels, log_probs[0], log_probs[1], masks
+
+
+@pytest.mark.parametrize("term", kca.losses.DETECTOR_TERMS)
+@pytest.mark.parametrize("reduction", kca.losses.HINGE_REDUCTIONS)
+def test_objective_gives_the_terms_of_comet_objective(term, reduction):
+    labels, predictor, detector, masks = _outputs()
+    settings = dict(
+        detector_weight=2.0,
+        margin=1.0,
+        area_budget=0.3,
+        area_weight=10.0,
+        detector_term=term,
+        hinge_reduction=reduction,
+        smoothness_weight=0.5,
+    )
+    terms = CometObjective(**settings)(labels, predictor, detector, masks)
+    expected = kca.losses.comet_objective(
+        labels, predictor, detector, masks, **settings
+    )
+    assert set(terms) == set(expected)
+    for name, value in expected.items():
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(terms[name]),
+            keras.ops.convert_to_numpy(value),
+        )
+
+
+def test_detector_term_defaults_follow_the_area_budget():
+    assert CometObjective().detector_term == "hinge"
+    assert CometObjective(area_budget="auto").detector_term == "chance_hinge"
+    control = kca.losses.AreaMultiplier(NUM_CLASSES)
+    adaptive = CometObjective(area_budget=control)
+    assert adaptive.detector_term == "chance_hinge"
+    assert adaptive.area_budget == "auto" and adaptive.area_control is control
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"detector_term": "hinged"}, ValueError, "detector_term"),
+        ({"hinge_reduction": "mean"}, ValueError, "hinge_reduction"),
+        ({"area_budget": 0.0}, ValueError, "'auto'"),
+        ({"area_budget": "automatic"}, ValueError, "'auto'"),
+        ({"detector_weight": -1.0}, ValueError, "detector_weight.*>= 0"),
+        ({"margin": float("nan")}, ValueError, "margin.*finite"),
+        ({"area_weight": "100"}, TypeError, "real number"),
+    ],
+)
+def test_objective_checks_its_settings_once(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        CometObjective(**kwargs)
+
+
+def test_objective_config_round_trips():
+    for objective in (
+        CometObjective(margin=1.0, area_budget=0.3, hinge_reduction="sample"),
+        CometObjective(area_budget="auto", detector_term="entropy"),
+        CometObjective(
+            area_budget=kca.losses.AreaMultiplier(4, tolerance=0.1, name="x")
+        ),
+    ):
+        config = keras.saving.serialize_keras_object(objective)
+        restored = keras.saving.deserialize_keras_object(config)
+        assert isinstance(restored, CometObjective)
+        assert restored.get_config() == objective.get_config()
+
+
+def test_auto_budget_builds_its_area_control():
+    objective = CometObjective(area_budget="auto")
+    labels, predictor, detector, masks = _outputs()
+    with pytest.raises(ValueError, match="build"):
+        objective(labels, predictor, detector, masks)
+    objective.build(NUM_CLASSES)
+    assert objective.area_control.num_classes == NUM_CLASSES
+    before = float(objective.area_control.multiplier)
+    terms = objective(labels, predictor, detector, masks)
+    assert "area_multiplier" not in terms
+    assert float(objective.area_control.multiplier) == before
+    terms = objective(labels, predictor, detector, masks, training=True)
+    assert float(terms["area_multiplier"]) != before
+    with pytest.raises(ValueError, match="classes"):
+        objective.build(NUM_CLASSES + 1)
+
+
+# === The model with `objective=` ===
+
+
+def test_model_takes_an_objective_and_reads_it_back():
+    objective = CometObjective(
+        detector_weight=1.0, area_budget="auto", hinge_reduction="sample"
+    )
+    model = tiny_model(objective=objective)
+    assert model.objective is objective
+    assert model.detector_weight == 1.0 and model.area_budget == "auto"
+    assert model.detector_term == "chance_hinge"
+    assert model.hinge_reduction == "sample"
+    assert model.area_control is objective.area_control
+    with pytest.raises(AttributeError):
+        model.margin = 3.0
+    with pytest.raises(ValueError, match="not both"):
+        tiny_model(objective=CometObjective(), margin=1.0)
+    with pytest.raises(TypeError, match="CometObjective"):
+        tiny_model(objective={"margin": 1.0})
+
+
+def test_short_form_and_objective_give_the_same_model_config():
+    short = tiny_model(margin=1.0, area_budget=0.3, detector_term="entropy")
+    long = tiny_model(
+        objective=CometObjective(
+            margin=1.0, area_budget=0.3, detector_term="entropy"
+        )
+    )
+    assert short.get_config()["objective"] == long.get_config()["objective"]
+    assert short.get_config()["objective"]["class_name"] == "CometObjective"
+
+
+def test_configs_with_the_flat_keys_of_earlier_versions_load():
+    model = tiny_model(area_budget="auto", margin=1.0, fill_value=0.5)
+    config = model.get_config()
+    flat = dict(config)
+    flat.update(flat.pop("objective")["config"])
+    restored = kca.ComprehensiveAttributionModel.from_config(flat)
+    assert restored.get_config()["objective"] == config["objective"]
+    assert restored.margin == 1.0 and restored.area_control is not None
+
+
+def test_area_control_state_is_saved_under_its_old_path(tmp_path):
+    model = tiny_model(area_budget="auto", fill_value=0.5)
+    model.area_control.log_multiplier.assign(0.5)
+    path = os.path.join(tmp_path, "auto.keras")
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        import h5py
+
+        with archive.open("model.weights.h5") as f, h5py.File(f) as h5:
+            assert "area_control" in h5
+    loaded = keras.saving.load_model(path)
+    assert float(loaded.area_control.log_multiplier) == 0.5
+    np.testing.assert_allclose(
+        loaded.explain(tiny_images(), verbose=0),
+        model.explain(tiny_images(), verbose=0),
+        atol=1e-6,
+    )
