@@ -163,3 +163,127 @@ def test_explainers_plug_into_robustness_and_sensitivity(region):
     assert robustness(explainer, images) > 60.0
     result = sensitivity(Saliency(model), images, samples=2)
     assert np.isfinite(result["max"]) and result["max"] >= result["mean"]
+
+
+# === Grad-CAM with nested models ===
+
+
+def _nested_and_flat_classifiers():
+    """A classifier calling a functional backbone, and the same, flat.
+
+    Both call the same layers (shared weights). The flat model calls them
+    first, so their `output` is the flat graph's; the backbone's graph is
+    the one Grad-CAM must open.
+    """
+    keras.utils.set_random_seed(0)
+    conv1 = keras.layers.Conv2D(16, 3, padding="same", name="conv1")
+    relu = keras.layers.ReLU(name="relu")
+    conv2 = keras.layers.Conv2D(16, 3, strides=2, padding="same", name="conv2")
+    rescale = keras.layers.Rescaling(2.0, -1.0, name="rescale")
+    pool = keras.layers.GlobalAveragePooling2D(name="pool")
+    dense = keras.layers.Dense(NUM_CLASSES, name="logits")
+
+    inputs = keras.Input(SHAPE)
+    x = conv2(relu(conv1(rescale(inputs))))
+    flat = keras.Model(inputs, dense(pool(x)), name="flat")
+
+    backbone_inputs = keras.Input(SHAPE)
+    backbone = keras.Model(
+        backbone_inputs, conv2(relu(conv1(backbone_inputs))), name="backbone"
+    )
+    inputs = keras.Input(SHAPE)
+    x = backbone(rescale(inputs), training=False)
+    nested = keras.Model(inputs, dense(pool(x)), name="nested")
+    return nested, flat, backbone
+
+
+def test_grad_cam_opens_a_nested_functional_backbone():
+    nested, flat, backbone = _nested_and_flat_classifiers()
+    images = np.random.default_rng(0).uniform(0, 1, (3,) + SHAPE)
+    labels = np.array([0, 1, 2])
+    # The default is the backbone's last feature map.
+    grad_cam = GradCAM(nested)
+    assert grad_cam.layer is backbone.get_layer("conv2")
+    expected = GradCAM(flat).explain(images, labels)
+    assert expected.max() == pytest.approx(1.0)
+    np.testing.assert_allclose(
+        grad_cam.explain(images, labels), expected, atol=1e-5
+    )
+    # The backbone by name stands for its output; inner layers by name.
+    np.testing.assert_allclose(
+        GradCAM(nested, layer="backbone").explain(images, labels),
+        expected,
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        GradCAM(nested, layer="relu").explain(images, labels),
+        GradCAM(flat, layer="relu").explain(images, labels),
+        atol=1e-5,
+    )
+    # A Sequential classifier around the backbone.
+    sequential = keras.Sequential(
+        [keras.Input(SHAPE)] + nested.layers[1:], name="sequential"
+    )
+    np.testing.assert_allclose(
+        GradCAM(sequential).explain(images, labels), expected, atol=1e-5
+    )
+
+
+def test_grad_cam_rejects_a_path_around_a_nested_backbone():
+    _, _, backbone = _nested_and_flat_classifiers()
+    inputs = keras.Input(SHAPE)
+    pooled = keras.layers.GlobalAveragePooling2D()
+    x = keras.layers.Concatenate()([pooled(backbone(inputs)), pooled(inputs)])
+    model = keras.Model(inputs, keras.layers.Dense(NUM_CLASSES)(x))
+    with pytest.raises(ValueError, match="must go through the nested model"):
+        GradCAM(model)
+    other = keras.layers.Conv2D(2, 3)
+    other(keras.Input(SHAPE))
+    with pytest.raises(ValueError, match="not a layer of model"):
+        GradCAM(model, layer=other)
+
+
+def test_grad_cam_explains_a_keras_hub_image_classifier():
+    keras_hub = pytest.importorskip("keras_hub")
+    keras.utils.set_random_seed(0)
+    # KerasHub's ResNet needs 64 filters in the stem and first stack.
+    backbone = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64, 16],
+        stackwise_num_blocks=[1, 1],
+        stackwise_num_strides=[1, 2],
+        block_type="basic_block",
+    )
+    converter = keras_hub.layers.ResNetImageConverter(
+        image_size=SHAPE[:2], scale=1.0 / 127.5, offset=-1.0
+    )
+    classifier = keras_hub.models.ResNetImageClassifier(
+        backbone=backbone,
+        num_classes=NUM_CLASSES,
+        preprocessor=keras_hub.models.ResNetImageClassifierPreprocessor(
+            image_converter=converter
+        ),
+    )
+    grad_cam = GradCAM(classifier)
+    # The backbone's last feature map, behind the classifier's converter.
+    assert grad_cam.layer is backbone.layers[-1]
+    images = np.random.default_rng(0).uniform(0, 1, (3,) + SHAPE)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(grad_cam.model(images, training=False)),
+        keras.ops.convert_to_numpy(
+            classifier(converter(images * 255.0), training=False)
+        ),
+        atol=1e-5,
+    )
+    maps = grad_cam.explain(images, labels=np.array([0, 1, 2]))
+    assert maps.shape == (3,) + SHAPE[:2]
+    assert maps.min() >= 0.0 and maps.max() <= 1.0
+    assert maps.max() > 0.0
+    # The backbone by name stands for its output, the same feature map.
+    by_name = GradCAM(classifier, layer=backbone.name)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(by_name.features(images, training=False)),
+        keras.ops.convert_to_numpy(grad_cam.features(images, training=False)),
+        atol=1e-5,
+    )

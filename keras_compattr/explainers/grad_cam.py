@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_compattr.explainers import _model_split
 from keras_compattr.explainers._base import Explainer
 from keras_compattr.explainers._base import scale_by_max
 from keras_compattr.explainers._gradients import class_score_gradients
@@ -32,19 +33,39 @@ def _find_layer(model, layer):
     if isinstance(layer, keras.layers.Layer):
         return layer
     if isinstance(layer, str):
-        return model.get_layer(layer)
+        if any(x.name == layer for x in model.layers):
+            return model.get_layer(layer)
+        nested = _model_split.find_nested_layer(model, layer)
+        # `get_layer` raises its own error for a name found nowhere.
+        return nested if nested is not None else model.get_layer(layer)
     if layer is not None:
         raise TypeError(
             "`layer` must be None, a layer name or a layer. "
             f"Received {type(layer).__name__}."
         )
-    candidates = [x for x in model.layers if _four_dimensional(x)]
+    # Nested backbones are searched too: their last feature map is
+    # usually the one wanted.
+    candidates = [
+        x for x in _model_split.inner_layers(model) if _four_dimensional(x)
+    ]
     if not candidates:
         raise ValueError(
             f"Model {model.name!r} has no layer with a 4-D output; pass "
             "`layer` explicitly."
         )
     return candidates[-1]
+
+
+def _with_preprocessing(model):
+    """A KerasHub or KerasCV task behind its preprocessing, as a detector."""
+    # Imported here: `keras_compattr.models` is heavier and imports more.
+    from keras_compattr.models import as_detector
+    from keras_compattr.models import recipes
+
+    source = recipes.network_source(model)
+    if recipes.is_task(model, source):
+        return as_detector(model)
+    return model
 
 
 class GradCAM(Explainer):
@@ -64,11 +85,24 @@ class GradCAM(Explainer):
     head must depend on the input only through `layer`'s output, which
     holds for the usual last convolutional stage before global pooling.
 
+    A backbone held as a nested functional or Sequential model (a KerasHub
+    `ImageClassifier`'s `Backbone`, a `keras.applications` model called
+    like a layer) is opened: `layer=None` takes its last feature map, and
+    `layer` may name a layer inside it (or the backbone, for its output).
+    The classifier's graph is then called again with the backbone split
+    in two, sharing its weights; every path from the input to the output
+    must go through the backbone (the layers after it form a chain). A
+    KerasHub or KerasCV task is wrapped with its image converter first,
+    as `keras_compattr.models.as_detector` does, so `explain` takes
+    images in `[0, 1]` like every explainer.
+
     Args:
         model: a functional or Sequential Keras classifier with one image
-            input, mapping images to `(N, K)` logits or probabilities.
-        layer: a layer or layer name whose 4-D output is used; `None`
-            takes the last layer with a 4-D output.
+            input, mapping images to `(N, K)` logits or probabilities,
+            or a KerasHub or KerasCV `ImageClassifier`.
+        layer: a layer or layer name whose 4-D output is used, in the
+            model or in a model nested in it; `None` takes the last layer
+            with a 4-D output, nested models included.
 
     Example:
 
@@ -82,33 +116,35 @@ class GradCAM(Explainer):
     >>> GradCAM(model).explain(images).shape
     (2, 16, 16)
 
+    A classifier calling a nested backbone:
+
+    >>> backbone = keras.Sequential(
+    ...     [keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, name="conv")],
+    ...     name="backbone",
+    ... )
+    >>> x = keras.layers.GlobalAveragePooling2D()(backbone(inputs))
+    >>> classifier = keras.Model(inputs, keras.layers.Dense(2)(x))
+    >>> grad_cam = GradCAM(classifier)
+    >>> grad_cam.layer.name
+    'conv'
+    >>> grad_cam.explain(images).shape
+    (2, 16, 16)
+
     Reference:
         [Selvaraju et al., 2017](https://arxiv.org/abs/1610.02391).
     """
 
     def __init__(self, model, layer=None):
         super().__init__(model)
-        model_input = _single_input(model)
-        self.layer = _find_layer(model, layer)
+        self.model = _with_preprocessing(self.model)
+        _single_input(self.model)
+        self.layer = _find_layer(self.model, layer)
         if not _four_dimensional(self.layer):
             raise ValueError(
                 f"Layer {self.layer.name!r} must have one 4-D output "
                 "(N, h, w, F)."
             )
-        self.features = keras.Model(
-            model_input, self.layer.output, name=f"{model.name}_features"
-        )
-        try:
-            self.head = keras.Model(
-                self.layer.output, model.output, name=f"{model.name}_head"
-            )
-        except ValueError as error:
-            raise ValueError(
-                f"The model cannot be split at layer {self.layer.name!r}: "
-                "its output also depends on earlier layers (e.g. a skip "
-                "connection goes around it). Pick a layer every path to "
-                "the output goes through, such as the last stage output."
-            ) from error
+        self.features, self.head = _model_split.split(self.model, self.layer)
 
     def _start(self, images):
         return class_score_gradients(self.head)
