@@ -17,6 +17,7 @@ from keras_compattr.models import recipes
 from tests.conftest import NUM_CLASSES
 from tests.conftest import SHAPE
 from tests.conftest import tiny_classifier
+from tests.conftest import tiny_selector
 
 
 def _hub_resnet(keras_hub):
@@ -215,7 +216,7 @@ def test_pooled_feature_extractor_gets_a_dense_head():
 
 
 def test_plain_networks_pass_unchanged():
-    selector = kca.models.build_selector(SHAPE, backbone="tiny", width=4)
+    selector = tiny_selector()
     predictor = tiny_classifier("predictor")
     detector = tiny_classifier("detector")
     assert kca.models.as_selector(selector) is selector
