@@ -225,27 +225,21 @@ print("detector accuracy:", model.detector_accuracy(images, labels))
 """
 ## COMET against Grad-CAM
 
-Grad-CAM explains the fine-tuned detector after the fact. It splits a
-model at its last feature map, so it gets the classifier as one flat
-graph (the backbone's layers, then the classifier's pooling and dense
-layers, sharing their weights), and the images go through the preset's
-converter first, as the classifier expects. `evaluate_explanations`
-scores both maps with every metric that applies: localisation against the
-pets' masks (PxAP, pointing game, attribution mass) and fidelity
-(deletion, insertion and keep accuracy, scored by the detector, with
-removed pixels set to ImageNet's mean colour).
+Grad-CAM explains the fine-tuned detector after the fact. `GradCAM`
+opens the KerasHub classifier at its backbone's last feature map and runs
+the preset's image converter itself, so it takes the same `[0, 1]` images
+as COMET. `evaluate_explanations` scores both maps with every metric that
+applies: localisation against the pets' masks (PxAP, pointing game,
+attribution mass) and fidelity (deletion, insertion and keep accuracy,
+scored by the detector, with removed pixels set to ImageNet's mean
+colour).
 """
 
-backbone = classifier.backbone
-pooled = classifier.get_layer("pooler")(backbone.output)
-flat = keras.Model(backbone.input, classifier.get_layer("predictions")(pooled))
-grad_cam = kca.explainers.GradCAM(flat)
-converter = classifier.preprocessor.image_converter
+grad_cam = kca.explainers.GradCAM(classifier)
 
 
 def grad_cam_maps(x):
-    inputs = keras.ops.convert_to_numpy(converter(x * 255.0))
-    return grad_cam.explain(inputs, labels[: len(x)])
+    return grad_cam.explain(x, labels[: len(x)])
 
 
 methods = {
