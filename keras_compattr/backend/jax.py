@@ -55,10 +55,15 @@ def _forward(model, trainable, non_trainable, optimizer_vars, x, y):
 
 
 def _update_trackers(model, metrics_variables, terms, y):
-    mapping = list(zip(model.metrics_variables, metrics_variables))
-    with keras.StatelessScope(state_mapping=mapping) as scope:
-        logs = model.update_trackers(terms, y)
-    return logs, [scope.get_current_value(v) for v in model.metrics_variables]
+    """`stateless_update_state` of each tracker, as keras-io's JAX guide."""
+    results, new_variables = {}, []
+    for tracker, args, kwargs in model.tracker_updates(terms, y):
+        start = len(new_variables)
+        variables = metrics_variables[start : start + len(tracker.variables)]
+        variables = tracker.stateless_update_state(variables, *args, **kwargs)
+        results[tracker.name] = tracker.stateless_result(variables)
+        new_variables += list(variables)
+    return model.step_logs(results, terms), new_variables
 
 
 def train_step(model, state, data):

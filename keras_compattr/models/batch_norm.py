@@ -8,8 +8,13 @@ a short run. Re-estimating the statistics with the final weights (forward
 passes in training mode, no weight update) closes the gap.
 """
 
+import warnings
+
 import keras
-import numpy as np
+
+from keras_compattr.models.data_access import can_read_again
+from keras_compattr.models.data_access import image_batches
+from keras_compattr.utils import to_unit_range_numpy
 
 
 def batch_norm_layers(model):
@@ -65,31 +70,40 @@ class exact_average:
         return False
 
 
-def image_batches(data, batch_size, max_images):
-    """NumPy image batches from arrays, datasets or PyDatasets.
+def refresh(model, images, batch_size=32, max_images=2048, warn=False):
+    """Re-estimates the batch-norm statistics of a COMET model's networks.
 
-    Yields at most `max_images` images; returns without yielding when the
-    data cannot be read again without consuming it (a generator).
+    The implementation of `ComprehensiveAttributionModel.refresh_batch_norm`
+    (`model`), which describes the other arguments and the result.
     """
-    if isinstance(data, (tuple, list)) and data and hasattr(data[0], "shape"):
-        data = data[0]
-    if hasattr(data, "shape") and not hasattr(data, "element_spec"):
-        array = np.asarray(data)
-        for start in range(0, min(len(array), max_images), batch_size):
-            yield array[start : min(start + batch_size, max_images)]
-        return
-    if isinstance(data, keras.utils.PyDataset):
-        batches = (data[i] for i in range(len(data)))
-    elif hasattr(data, "element_spec"):
-        batches = iter(data)
-    else:
-        return
-    seen = 0
-    for batch in batches:
-        if isinstance(batch, (tuple, list)):
-            batch = batch[0]
-        batch = keras.ops.convert_to_numpy(batch)
-        yield batch[: max_images - seen]
-        seen += len(batch)
-        if seen >= max_images:
-            return
+    layers_by_network = [
+        batch_norm_layers(model.selector),
+        batch_norm_layers(model.predictor),
+    ]
+    if not any(layers_by_network):
+        return 0
+    used = 0
+    for network, bn_layers in enumerate(layers_by_network):
+        if not can_read_again(images):
+            break
+        used = 0
+        with exact_average(bn_layers) as average:
+            for batch in image_batches(images, batch_size, max_images):
+                used += len(batch)
+                batch = keras.ops.convert_to_tensor(to_unit_range_numpy(batch))
+                average.step()
+                if network == 0:
+                    model.selector(batch, training=True)
+                else:
+                    masks = model.compute_masks(batch, training=False)
+                    masked_in, _ = model.apply_masks(batch, masks)
+                    model.predictor(masked_in, training=True)
+    if used == 0 and warn:
+        warnings.warn(
+            "The batch-norm statistics were not refreshed after `fit`: "
+            "the training data is a generator and cannot be read again. "
+            "Call `model.refresh_batch_norm(images)` with training images "
+            "before `evaluate` or `predict`.",
+            stacklevel=4,
+        )
+    return used

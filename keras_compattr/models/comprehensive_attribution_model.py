@@ -1,35 +1,46 @@
 """`ComprehensiveAttributionModel`: COMET as a `keras.Model`."""
 
 import copy
-import types
-import warnings
+import inspect
 
 import keras
 import numpy as np
-from keras import layers
 from keras import ops
 
 from keras_compattr import backend as backend_steps
+from keras_compattr.api_export import keras_compattr_export
 from keras_compattr.layers import MaskHead
-from keras_compattr.losses import DETECTOR_TERMS
-from keras_compattr.losses import HINGE_REDUCTIONS
-from keras_compattr.losses import AreaMultiplier
-from keras_compattr.losses import comet_objective
+from keras_compattr.losses import CometObjective
 from keras_compattr.losses import log_probabilities
+from keras_compattr.losses.comet import class_indices
+from keras_compattr.models import adapters
 from keras_compattr.models import batch_norm
+from keras_compattr.models import builders
+from keras_compattr.models import detector_check
+from keras_compattr.models import fill_value as fill_values
+from keras_compattr.models import input_checks
+from keras_compattr.models import introspection
 from keras_compattr.models.grouped_optimizer import GroupedOptimizer
+from keras_compattr.models.mask_model import MaskModel
 from keras_compattr.models.shapes import output_shape
-from keras_compattr.models.shapes import static_input_shape
 from keras_compattr.utils import to_unit_range
-from keras_compattr.utils import to_unit_range_numpy
 from keras_compattr.utils import validation
-from keras_compattr.utils.classifiers import integer_labels
-from keras_compattr.utils.classifiers import model_outputs
-
-OUTPUT_KINDS = ("auto", "logits", "probabilities")
+from keras_compattr.utils.argument_checks import check_fill
 
 
-@keras.saving.register_keras_serializable(package="keras_compattr")
+def _objective_setting(name):
+    return property(
+        lambda self: getattr(self.objective, name),
+        doc=f"`objective.{name}` (read-only; see `CometObjective`).",
+    )
+
+
+@keras_compattr_export(
+    (
+        "keras_compattr.models.ComprehensiveAttributionModel",
+        "keras_compattr.ComprehensiveAttributionModel",
+    )
+)
 class ComprehensiveAttributionModel(keras.Model):
     """An image classifier that explains every prediction with a mask.
 
@@ -85,46 +96,37 @@ class ComprehensiveAttributionModel(keras.Model):
         num_classes: int, number of classes; needed only when no network
             fixes it.
         input_shape: `(H, W, C)`; needed only when no network fixes it.
-        detector_weight: float >= 0, weight `a` of the detector term.
-            `0.0` gives the no-detector ablation (a plain cooperative
-            selector and predictor). `detector_weight`, `area_weight` and
-            `smoothness_weight` must be finite and not negative, `margin`
-            finite: a `ValueError` says so.
+        detector_weight: float >= 0, weight `a` of the detector term
+            (`0.0`: the no-detector ablation).
         margin: float, margin `g` of the hinge.
         area_budget: float in `(0, 1]`, share `t` of the image the mask may
-            cover for free (the paper's recipe: `0.6`, the default). The
-            area penalty pushes masks down towards this budget only, so
-            the mask grows to `t` on whatever is cheap to select.
-            `"auto"` (evidence-adaptive, beyond the paper) replaces it by
-            a linear pressure `lambda * mean area` whose multiplier rises
-            while the frozen detector is near chance on the masked-out
-            image and falls when evidence leaks there (see
-            `keras_compattr.losses.AreaMultiplier`; pass one to change
-            its settings). `lambda` is logged as `area_multiplier`.
-        area_weight: float, weight `b` of the area penalty (fixed budget
-            only).
-        detector_term: `"hinge"` (`max(L_P - L_D + g, 0)`, the default with
-            a fixed budget), `"chance_hinge"` (the default with
-            `area_budget="auto"`: pushes the detector's probability of the
-            true class down to chance, without saturating for a confident
-            detector), `"negative_ce"` (`-L_D`, the paper's form),
-            `"entropy"` or `"kl_uniform"`.
-        hinge_reduction: `"batch"` applies the hinge (or the chance
-            hinge) to batch means, as the reference code does; `"sample"`
-            applies it per image and then averages, so one confidently
-            wrong detector output cannot switch the term off for the whole
-            batch.
+            cover for free (the paper's `0.6`, the default), or `"auto"`
+            (or a `keras_compattr.losses.AreaMultiplier`) for the
+            evidence-adaptive area control, whose multiplier is logged as
+            `area_multiplier`.
+        area_weight: float >= 0, weight `b` of the area penalty (fixed
+            budget only).
+        detector_term: `"hinge"` (the default with a fixed budget),
+            `"chance_hinge"` (the default with `area_budget="auto"`),
+            `"negative_ce"`, `"entropy"` or `"kl_uniform"`.
+        hinge_reduction: `"batch"` (on batch means, as the reference code)
+            or `"sample"` (per image, then averaged).
         fill_value: the value `q` that replaces removed pixels: a float or a
             per-channel sequence in `[0, 1]`. `None` uses the per-channel
             mean of the training images, computed by `adapt()` (called by
             the first `fit()` when needed) and saved with the model.
-        smoothness_weight: float, weight of a total-variation penalty on the
-            mask (off in the reference method).
+        smoothness_weight: float >= 0, weight of a total-variation
+            penalty on the mask (off in the reference method).
         detector_output: `"auto"`, `"logits"` or `"probabilities"`. `"auto"`
             reads the detector's last activation and, when that is not
             conclusive, treats rows that lie in `[0, 1]` and sum to one as
             probabilities.
         predictor_output: as `detector_output`, for the predictor.
+        objective: a `keras_compattr.losses.CometObjective`, whose docs
+            detail the arguments `detector_weight` to `smoothness_weight`
+            above: those are its short form, and are refused alongside it.
+            Its settings read back as the model's read-only attributes
+            (`model.area_budget`, `model.area_control`, ...).
         **kwargs: base model keyword arguments such as `name`.
 
     Example:
@@ -187,6 +189,7 @@ class ComprehensiveAttributionModel(keras.Model):
         smoothness_weight=0.0,
         detector_output="auto",
         predictor_output="auto",
+        objective=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -196,57 +199,26 @@ class ComprehensiveAttributionModel(keras.Model):
                 "images (e.g. one built with "
                 "`keras_compattr.models.build_classifier` and fitted)."
             )
-        adaptive = isinstance(area_budget, AreaMultiplier) or (
-            isinstance(area_budget, str) and area_budget == "auto"
-        )
-        if detector_term is None:
-            detector_term = "chance_hinge" if adaptive else "hinge"
-        if detector_term not in DETECTOR_TERMS:
-            raise ValueError(
-                f"`detector_term` must be one of {DETECTOR_TERMS}. "
-                f"Received: detector_term={detector_term!r}"
-            )
-        if hinge_reduction not in HINGE_REDUCTIONS:
-            raise ValueError(
-                f"`hinge_reduction` must be one of {HINGE_REDUCTIONS}. "
-                f"Received: hinge_reduction={hinge_reduction!r}"
-            )
-        for name, value in (
-            ("detector_output", detector_output),
-            ("predictor_output", predictor_output),
-        ):
-            if value not in OUTPUT_KINDS:
-                raise ValueError(
-                    f"`{name}` must be one of {OUTPUT_KINDS}. "
-                    f"Received: {name}={value!r}"
-                )
-        if not adaptive and not (
-            isinstance(area_budget, (int, float))
-            and not isinstance(area_budget, bool)
-            and 0.0 < float(area_budget) <= 1.0
-        ):
-            raise ValueError(
-                "`area_budget` must be 'auto' (the smallest complete mask), "
-                "a share of the image in (0, 1] (a fixed free budget, as in "
-                "the paper: 0.6), or a `keras_compattr.losses."
-                f"AreaMultiplier`. Received: area_budget={area_budget!r}"
-            )
-        _check_weights(
+        objective = _resolve_objective(
+            objective,
             detector_weight=detector_weight,
             margin=margin,
+            area_budget=area_budget,
             area_weight=area_weight,
+            detector_term=detector_term,
+            hinge_reduction=hinge_reduction,
             smoothness_weight=smoothness_weight,
         )
+        introspection.check_output_kind("detector_output", detector_output)
+        introspection.check_output_kind("predictor_output", predictor_output)
         # Backbones, classifiers with their own preprocessing and recipe
         # names become functional models on [0, 1] images (see
         # `keras_compattr.models.adapters`); models that already do the
         # job pass unchanged.
-        from keras_compattr.models import adapters
-
         selector, predictor, detector = adapters.resolve_networks(
             selector, predictor, detector, input_shape, num_classes
         )
-        image_shape = _infer_image_shape(
+        image_shape = introspection.infer_image_shape(
             input_shape,
             {
                 "selector": selector,
@@ -254,15 +226,13 @@ class ComprehensiveAttributionModel(keras.Model):
                 "detector": detector,
             },
         )
-        num_classes = _infer_num_classes(
+        num_classes = introspection.infer_num_classes(
             num_classes,
             {"predictor": predictor, "detector": detector},
             image_shape,
         )
 
         # === Networks ===
-        from keras_compattr.models import builders
-
         if selector is None:
             selector = builders.build_selector(image_shape)
         if predictor is None:
@@ -278,9 +248,10 @@ class ComprehensiveAttributionModel(keras.Model):
 
         # === Fill value ===
         channels = image_shape[-1]
-        self._fill_value_arg = _check_fill_value(fill_value, channels)
         initial_fill = (
-            0.5 if self._fill_value_arg is None else self._fill_value_arg
+            0.5
+            if fill_value is None
+            else check_fill(fill_value, channels, name="fill_value")
         )
         self.fill = self.add_weight(
             shape=(channels,),
@@ -297,21 +268,12 @@ class ComprehensiveAttributionModel(keras.Model):
             name="fill_adapted",
         )
 
-        # === Area control ===
-        if isinstance(area_budget, AreaMultiplier):
-            if area_budget.num_classes != int(num_classes):
-                raise ValueError(
-                    "The `AreaMultiplier` was made for "
-                    f"{area_budget.num_classes} classes; the networks score "
-                    f"{num_classes}."
-                )
-            self.area_control = area_budget
-        elif adaptive:
-            self.area_control = AreaMultiplier(
-                int(num_classes), name="area_control"
-            )
-        else:
-            self.area_control = None
+        # === Objective ===
+        objective.build(num_classes)
+        self.objective = objective
+        # Tracked, so that the area control's state is the model's: saved
+        # (under `area_control`), and threaded through the JAX step.
+        self._area_control_state = objective.area_control
 
         # === Trackers ===
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -334,32 +296,31 @@ class ComprehensiveAttributionModel(keras.Model):
         # === Config ===
         self.image_shape = tuple(image_shape)
         self.num_classes = int(num_classes)
-        self.detector_weight = float(detector_weight)
-        self.margin = float(margin)
-        self.area_budget = "auto" if adaptive else float(area_budget)
-        self.area_weight = float(area_weight)
-        self.detector_term = detector_term
-        self.hinge_reduction = hinge_reduction
         self.fill_value = fill_value
-        self.smoothness_weight = float(smoothness_weight)
         self.detector_output = detector_output
         self.predictor_output = predictor_output
-        self._detector_output_kind = (
-            detector_output
-            if detector_output != "auto"
-            else _output_kind_of(detector)
+        self._detector_output_kind = introspection.output_kind(
+            detector, detector_output
         )
-        self._predictor_output_kind = (
-            predictor_output
-            if predictor_output != "auto"
-            else _output_kind_of(predictor, default="logits")
+        self._predictor_output_kind = introspection.output_kind(
+            predictor, predictor_output, default="logits"
         )
-        self._mask_model = None
-        self.built = True
+        # `explain`'s model, sharing the selector's and mask head's weights.
+        self._mask_model = MaskModel(
+            selector, self.mask_head, name="mask_model"
+        )
+        self._mask_model.build((None, *self.image_shape))
+        # Every variable exists now.
+        self.build((None, *self.image_shape))
 
-    def build(self, input_shape=None):
-        # Every variable is created in `__init__`.
-        self.built = True
+    detector_weight = _objective_setting("detector_weight")
+    margin = _objective_setting("margin")
+    area_budget = _objective_setting("area_budget")
+    area_weight = _objective_setting("area_weight")
+    detector_term = _objective_setting("detector_term")
+    hinge_reduction = _objective_setting("hinge_reduction")
+    smoothness_weight = _objective_setting("smoothness_weight")
+    area_control = _objective_setting("area_control")
 
     # === Forward pass ===
 
@@ -378,7 +339,7 @@ class ComprehensiveAttributionModel(keras.Model):
         difference = ops.multiply(masks, ops.subtract(images, fill))
         return ops.add(fill, difference), ops.subtract(images, difference)
 
-    def call(self, images, training=False):
+    def call(self, images, training=None):
         images = to_unit_range(images)
         masks = self.compute_masks(images, training=training)
         masked_in, _ = self.apply_masks(images, masks)
@@ -395,8 +356,10 @@ class ComprehensiveAttributionModel(keras.Model):
                 mode. The detector always runs in inference mode.
 
         Returns:
-            The dict of `keras_compattr.losses.comet_objective`, plus
-            `"predictor_log_probs"`, `"detector_log_probs"` and `"masks"`.
+            The dict of `keras_compattr.losses.comet_objective` (with
+            `"area_multiplier"` after a step of the adaptive area control),
+            plus `"predictor_log_probs"`, `"detector_log_probs"` and
+            `"masks"`.
             Regularisation losses of the selector are added to
             `"selector_loss"` and those of the predictor to
             `"predictor_loss"`.
@@ -412,23 +375,12 @@ class ComprehensiveAttributionModel(keras.Model):
             self.detector(masked_out, training=False),
             self._detector_output_kind,
         )
-        if self.area_control is None:
-            area_budget, area_weight = self.area_budget, self.area_weight
-        else:
-            area_budget = None
-            area_weight = ops.stop_gradient(self.area_control.multiplier)
-        terms = comet_objective(
+        terms = self.objective(
             labels,
             predictor_log_probs,
             detector_log_probs,
             masks,
-            detector_weight=self.detector_weight,
-            margin=self.margin,
-            area_budget=area_budget,
-            area_weight=area_weight,
-            detector_term=self.detector_term,
-            hinge_reduction=self.hinge_reduction,
-            smoothness_weight=self.smoothness_weight,
+            training=training,
         )
         selector_regularization = self.selector.losses + self.mask_head.losses
         if selector_regularization:
@@ -444,14 +396,6 @@ class ComprehensiveAttributionModel(keras.Model):
         terms["predictor_log_probs"] = predictor_log_probs
         terms["detector_log_probs"] = detector_log_probs
         terms["masks"] = masks
-        if self.area_control is not None and training:
-            masked_out_correct = ops.equal(
-                ops.cast(ops.argmax(detector_log_probs, axis=-1), "int32"),
-                ops.cast(_integer_labels(labels, self.num_classes), "int32"),
-            )
-            terms["area_multiplier"] = self.area_control.update(
-                ops.mean(ops.cast(masked_out_correct, "float32"))
-            )
         return terms
 
     # === Training ===
@@ -568,29 +512,50 @@ class ComprehensiveAttributionModel(keras.Model):
             self.masked_out_accuracy_tracker,
         ]
 
-    def update_trackers(self, terms, labels):
-        """Updates the loss and accuracy trackers; returns the logs.
+    def tracker_updates(self, terms, labels):
+        """What each tracker is updated with after a step.
 
         The batch means are weighted by the batch size, as Keras weighs its
         own loss tracker, so that a short last batch counts for its images.
+
+        Returns:
+            A list of `(tracker, args, kwargs)`, one per tracker in the
+            order of `metrics`, for `tracker.update_state(*args, **kwargs)`
+            (or `stateless_update_state` on JAX).
         """
         batch_size = ops.cast(
             ops.shape(terms["predictor_log_probs"])[0], "float32"
         )
-        self.loss_tracker.update_state(
-            terms["selector_loss"], sample_weight=batch_size
-        )
-        for name, tracker in self.term_trackers.items():
-            tracker.update_state(terms[name], sample_weight=batch_size)
-        labels = _integer_labels(labels, self.num_classes)
-        self.accuracy_tracker.update_state(labels, terms["predictor_log_probs"])
-        self.masked_out_accuracy_tracker.update_state(
-            labels, terms["detector_log_probs"]
-        )
-        logs = {metric.name: metric.result() for metric in self.metrics}
+        weighted = {"sample_weight": batch_size}
+        labels = class_indices(labels, self.num_classes)
+        return [
+            (self.loss_tracker, (terms["selector_loss"],), weighted),
+            *(
+                (tracker, (terms[name],), weighted)
+                for name, tracker in self.term_trackers.items()
+            ),
+            (self.accuracy_tracker, (labels, terms["predictor_log_probs"]), {}),
+            (
+                self.masked_out_accuracy_tracker,
+                (labels, terms["detector_log_probs"]),
+                {},
+            ),
+        ]
+
+    def step_logs(self, results, terms):
+        """The step's logs: the trackers' `results` and the multiplier."""
+        logs = dict(results)
         if "area_multiplier" in terms:
             logs["area_multiplier"] = terms["area_multiplier"]
         return logs
+
+    def update_trackers(self, terms, labels):
+        """Updates the loss and accuracy trackers; returns the logs."""
+        for tracker, args, kwargs in self.tracker_updates(terms, labels):
+            tracker.update_state(*args, **kwargs)
+        return self.step_logs(
+            {metric.name: metric.result() for metric in self.metrics}, terms
+        )
 
     def train_step(self, *args):
         return backend_steps.train_step(self, *args)
@@ -631,16 +596,18 @@ class ComprehensiveAttributionModel(keras.Model):
         NaN loss with a message naming the bad term, use
         `keras_compattr.callbacks.TerminateOnNaN`.
         """
-        _refuse_weights(kwargs, "fit")
+        input_checks.refuse_weights(kwargs, "fit")
         x, _ = self._validate_inputs(x, y, with_labels=True)
         if kwargs.get("validation_data") is not None:
-            kwargs["validation_data"] = self._validate_validation_data(
-                kwargs["validation_data"]
+            kwargs["validation_data"] = input_checks.validate_validation_data(
+                kwargs["validation_data"], self.image_shape, self.num_classes
             )
         if not self.fill_is_set:
             self.adapt(x, batch_size=kwargs.get("batch_size"))
         if self.detector_weight != 0.0:
-            x = self._warn_if_detector_untrained(x, y, kwargs.get("batch_size"))
+            x = detector_check.warn_if_untrained(
+                self.detector, self.num_classes, x, y, kwargs.get("batch_size")
+            )
         history = super().fit(x, y, **kwargs)
         if refresh_batch_norm:
             self.refresh_batch_norm(
@@ -653,7 +620,7 @@ class ComprehensiveAttributionModel(keras.Model):
 
         Inputs are checked as in `fit`. See `keras.Model.evaluate`.
         """
-        _refuse_weights(kwargs, "evaluate")
+        input_checks.refuse_weights(kwargs, "evaluate")
         if not kwargs.get("_use_cached_eval_dataset"):
             # (Validation inside `fit` was checked once, by `fit`.)
             x, _ = self._validate_inputs(x, y, with_labels=True)
@@ -673,7 +640,7 @@ class ComprehensiveAttributionModel(keras.Model):
         `class_weight` are refused, since the COMET objective does not
         weight samples.
         """
-        _refuse_weights(
+        input_checks.refuse_weights(
             {"sample_weight": sample_weight, "class_weight": class_weight},
             "train_on_batch",
         )
@@ -685,7 +652,9 @@ class ComprehensiveAttributionModel(keras.Model):
 
         Checked as `train_on_batch`.
         """
-        _refuse_weights({"sample_weight": sample_weight}, "test_on_batch")
+        input_checks.refuse_weights(
+            {"sample_weight": sample_weight}, "test_on_batch"
+        )
         x, _ = self._validate_inputs(x, y, with_labels=True)
         return super().test_on_batch(x, y, return_dict=return_dict)
 
@@ -719,36 +688,6 @@ class ComprehensiveAttributionModel(keras.Model):
             name=name,
         )
 
-    def _validate_validation_data(self, data):
-        if validation.is_dataset(data) or isinstance(
-            data, (keras.utils.PyDataset, types.GeneratorType)
-        ):
-            data, _ = self._validate_inputs(
-                data, None, with_labels=True, name="validation_data"
-            )
-            return data
-        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
-            raise ValueError(
-                "`validation_data` must be a dataset or a tuple "
-                "`(images, labels)`. Received an object of type "
-                f"{type(data).__name__}."
-            )
-        if len(data) == 3 and data[2] is not None:
-            raise ValueError(
-                "`validation_data` holds sample weights; the COMET "
-                "objective does not weight samples. Pass `(images, labels)`."
-            )
-        images, _ = validation.validate_inputs(
-            data[0],
-            data[1],
-            self.image_shape,
-            self.num_classes,
-            with_labels=True,
-            name="validation_data[0]",
-            label_name="validation_data[1]",
-        )
-        return (images, data[1])
-
     def refresh_batch_norm(
         self, images, batch_size=32, max_images=2048, warn=False
     ):
@@ -773,39 +712,7 @@ class ComprehensiveAttributionModel(keras.Model):
         Returns:
             The number of images used (0 when there was nothing to do).
         """
-        layers_by_network = [
-            batch_norm.batch_norm_layers(self.selector),
-            batch_norm.batch_norm_layers(self.predictor),
-        ]
-        if not any(layers_by_network):
-            return 0
-        used = 0
-        for network, bn_layers in enumerate(layers_by_network):
-            used = 0
-            with batch_norm.exact_average(bn_layers) as average:
-                for batch in batch_norm.image_batches(
-                    images, batch_size, max_images
-                ):
-                    used += len(batch)
-                    batch = ops.convert_to_tensor(to_unit_range_numpy(batch))
-                    average.step()
-                    if network == 0:
-                        self.selector(batch, training=True)
-                    else:
-                        masks = self.compute_masks(batch, training=False)
-                        masked_in, _ = self.apply_masks(batch, masks)
-                        self.predictor(masked_in, training=True)
-        if used == 0:
-            if warn:
-                warnings.warn(
-                    "The batch-norm statistics were not refreshed after "
-                    "`fit`: the training data is a generator and cannot be "
-                    "read again. Call `model.refresh_batch_norm(images)` "
-                    "with training images before `evaluate` or `predict`.",
-                    stacklevel=3,
-                )
-            return 0
-        return used
+        return batch_norm.refresh(self, images, batch_size, max_images, warn)
 
     # === Detector check ===
 
@@ -826,44 +733,9 @@ class ComprehensiveAttributionModel(keras.Model):
             A Python float in `[0, 1]`, or NaN when the detector returns
             non-finite outputs.
         """
-        images = to_unit_range_numpy(images)
-        labels = integer_labels(labels, len(images))
-        outputs = np.concatenate(
-            [
-                model_outputs(self.detector, images[i : i + batch_size])
-                for i in range(0, len(images), batch_size)
-            ]
+        return detector_check.detector_accuracy(
+            self.detector, images, labels, batch_size
         )
-        if not np.all(np.isfinite(outputs)):
-            return float("nan")
-        return float(np.mean(outputs.argmax(axis=-1) == labels))
-
-    def _warn_if_detector_untrained(self, x, y, batch_size):
-        images, labels, x = _first_examples(x, y)
-        if images is None or len(images) == 0 or self.num_classes < 2:
-            return x
-        accuracy = self.detector_accuracy(
-            images, labels, batch_size=batch_size or 32
-        )
-        chance = 1.0 / self.num_classes
-        if np.isnan(accuracy):
-            problem = "returns NaN or infinite outputs on the training images"
-        elif accuracy <= 1.5 * chance:
-            problem = (
-                f"has accuracy {accuracy:.0%} on {len(images)} training "
-                f"images (chance: {chance:.0%}), so it looks untrained"
-            )
-        else:
-            return x
-        warnings.warn(
-            f"The detector {problem}. The detector penalty is then "
-            "meaningless: the selector is rewarded for hiding evidence from "
-            "a network that cannot see it. Train the detector on full "
-            "images first (e.g. `detector.fit(images, labels)`), or set "
-            "`detector_weight=0.0` for the no-detector ablation.",
-            stacklevel=3,
-        )
-        return x
 
     # === Fill value ===
 
@@ -888,33 +760,9 @@ class ComprehensiveAttributionModel(keras.Model):
             The fill value as a NumPy array `(C,)`.
         """
         del batch_size
-        total = np.zeros(self.image_shape[-1], "float64")
-        count = 0
-        for batch in _iterate_image_batches(data, steps):
-            batch = to_unit_range_numpy(batch)
-            if batch.ndim != 4 or batch.shape[-1] != self.image_shape[-1]:
-                raise ValueError(
-                    "Expected images of shape (N, H, W, "
-                    f"{self.image_shape[-1]}). Received a batch of shape "
-                    f"{batch.shape}."
-                )
-            total += batch.sum(axis=(0, 1, 2), dtype="float64")
-            count += batch.shape[0] * batch.shape[1] * batch.shape[2]
-            if count >= max_images * batch.shape[1] * batch.shape[2]:
-                break
-        if count == 0:
-            raise ValueError("`adapt` received no images.")
-        # Under a multi-process run every process reads its own share of
-        # the data: all of them take the mean of the global data.
-        from keras_compattr import distributed
-
-        mean = distributed.mean_over_processes(total / count, count)
-        mean = mean.astype("float32")
-        if not np.all(np.isfinite(mean)):
-            raise ValueError(
-                "`adapt` found NaN or infinite pixels: the fill value would "
-                "be NaN. Fix or drop those images, or pass `fill_value=`."
-            )
+        mean = fill_values.channel_means(
+            data, self.image_shape[-1], steps=steps, max_images=max_images
+        )
         self.fill.assign(mean)
         self.fill_adapted.assign(1.0)
         return mean
@@ -977,15 +825,10 @@ class ComprehensiveAttributionModel(keras.Model):
         images, _ = self._validate_inputs(
             images, None, with_labels=False, single=True, name="images"
         )
-        if self._mask_model is None:
-            mask_model = _MaskModel(
-                self.selector, self.mask_head, name="mask_model"
-            )
-            mask_model.compile(
+        if not self._mask_model.compiled:
+            self._mask_model.compile(
                 jit_compile=self.jit_compile if self.compiled else "auto"
             )
-            # Not tracked: the mask model shares the selector's variables.
-            object.__setattr__(self, "_mask_model", mask_model)
         logits = self._mask_model.predict(
             images, batch_size=batch_size, verbose=verbose
         )
@@ -1011,19 +854,12 @@ class ComprehensiveAttributionModel(keras.Model):
                 "detector": _frozen_config(self.detector),
                 "num_classes": self.num_classes,
                 "input_shape": self.image_shape,
-                "detector_weight": self.detector_weight,
-                "margin": self.margin,
-                "area_budget": self.area_budget
-                if self.area_control is None
-                or self.area_control.name == "area_control"
-                else keras.saving.serialize_keras_object(self.area_control),
-                "area_weight": self.area_weight,
-                "detector_term": self.detector_term,
-                "hinge_reduction": self.hinge_reduction,
                 "fill_value": self.fill_value,
-                "smoothness_weight": self.smoothness_weight,
                 "detector_output": self.detector_output,
                 "predictor_output": self.predictor_output,
+                "objective": keras.saving.serialize_keras_object(
+                    self.objective
+                ),
             }
         )
         return config
@@ -1035,8 +871,13 @@ class ComprehensiveAttributionModel(keras.Model):
         # Files saved before `_frozen_config` hold the detector's training
         # state: restoring it warns, and COMET never uses it.
         config["detector"].pop("compile_config", None)
-        for name in ("selector", "predictor", "detector"):
-            config[name] = keras.saving.deserialize_keras_object(config[name])
+        for name in ("selector", "predictor", "detector", "objective"):
+            if name in config:
+                config[name] = keras.saving.deserialize_keras_object(
+                    config[name]
+                )
+        # Files saved before `CometObjective` hold its settings as flat
+        # keys, the short form, with an `AreaMultiplier` serialised.
         if isinstance(config.get("area_budget"), dict):
             config["area_budget"] = keras.saving.deserialize_keras_object(
                 config["area_budget"]
@@ -1069,212 +910,25 @@ def _frozen_config(detector):
     return config
 
 
-class _MaskModel(keras.Model):
-    """Selector plus mask head, used by `explain`: batched mask logits."""
-
-    def __init__(self, selector, mask_head, **kwargs):
-        super().__init__(**kwargs)
-        self.selector = selector
-        self.mask_head = mask_head
-
-    def call(self, images):
-        features = self.selector(to_unit_range(images), training=False)
-        return ops.squeeze(self.mask_head.logits(features), axis=-1)
-
-
-def _check_weights(**weights):
-    """Refuses non-finite weights of the objective, and negative ones.
-
-    A negative `detector_weight` rewards the selector for leaving evidence
-    to the detector, and at `-1` makes the predictor's gradient factor
-    `1 + a` zero (a division by zero in the training step).
-    """
-    for name, value in weights.items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = None
-        if number is None or isinstance(value, (bool, str, bytes)):
-            raise TypeError(
-                f"`{name}` must be a real number. Received: {name}={value!r}"
-            )
-        if not np.isfinite(number):
-            raise ValueError(
-                f"`{name}` must be a finite number. Received: "
-                f"{name}={value!r}"
-            )
-        if name != "margin" and number < 0.0:
-            raise ValueError(
-                f"`{name}` must be zero or positive: it weighs a penalty, "
-                f"and a negative weight rewards what the penalty punishes. "
-                f"Received: {name}={value!r}. Pass a value >= 0 (0 turns "
-                "the term off)."
-            )
-
-
-def _refuse_weights(kwargs, method):
-    for name in ("sample_weight", "class_weight"):
-        if kwargs.get(name) is not None:
-            raise ValueError(
-                f"`{name}` is not supported by `{method}`: the COMET "
-                "objective does not weight samples or classes. Resample "
-                "the data instead."
-            )
-
-
-def _first_examples(x, y, max_images=256, max_batches=4):
-    """Up to `max_images` `(images, labels)` from the start of the data.
-
-    Returns `(images, labels, x)` with NumPy arrays (`None` when they
-    cannot be read without consuming the data) and `x` to train on: a
-    generator is re-wrapped so its first batch is not lost.
-    """
-    if isinstance(x, types.GeneratorType):
-        first, x = validation.peek(x)
-        batches = [] if first is None else [first]
-    elif validation.is_dataset(x):
-        batches = list(x.take(max_batches))
-    elif isinstance(x, keras.utils.PyDataset):
-        count = x.num_batches
-        count = max_batches if count is None else min(count, max_batches)
-        batches = [x[i] for i in range(count)]
-    elif hasattr(x, "shape") and y is not None:
-        return np.asarray(x[:max_images]), np.asarray(y[:max_images]), x
-    else:
-        return None, None, x
-    batches = [b for b in batches if isinstance(b, (tuple, list))]
-    if not batches:
-        return None, None, x
-    images = np.concatenate([ops.convert_to_numpy(b[0]) for b in batches])
-    labels = np.concatenate([ops.convert_to_numpy(b[1]) for b in batches])
-    return images[:max_images], labels[:max_images], x
-
-
-def _integer_labels(labels, num_classes):
-    if (
-        len(labels.shape) == 2
-        and labels.shape[-1] == num_classes
-        and (num_classes != 1)
-    ):
-        return ops.argmax(labels, axis=-1)
-    return ops.reshape(labels, (-1,))
-
-
-def _infer_image_shape(input_shape, networks):
-    found = {}
-    for name, model in networks.items():
-        shape = static_input_shape(model) if model is not None else None
-        if shape is not None:
-            found[name] = shape
-    if input_shape is not None:
-        input_shape = tuple(int(d) for d in input_shape)
-        if len(input_shape) != 3:
-            raise ValueError(
-                "`input_shape` must be (height, width, channels). "
-                f"Received: input_shape={input_shape}"
-            )
-        found["input_shape"] = input_shape
-    if not found:
+def _resolve_objective(objective, **short_form):
+    """`objective`, or the `CometObjective` its short form describes."""
+    if objective is None:
+        return CometObjective(**short_form)
+    if not isinstance(objective, CometObjective):
+        raise TypeError(
+            "`objective` must be a `keras_compattr.losses.CometObjective`. "
+            f"Received an object of type {type(objective).__name__}."
+        )
+    defaults = inspect.signature(CometObjective).parameters
+    given = [
+        name
+        for name, value in short_form.items()
+        if value is not defaults[name].default
+        and value != defaults[name].default
+    ]
+    if given:
         raise ValueError(
-            "Cannot infer the image shape: none of the networks has a fixed "
-            "input shape. Pass `input_shape=(height, width, channels)`."
+            "Pass the objective's settings either as `objective=` or as "
+            f"keyword arguments, not both. Received `objective` and {given}."
         )
-    shapes = set(found.values())
-    if len(shapes) > 1:
-        raise ValueError(
-            "The networks and `input_shape` disagree on the image shape: "
-            + ", ".join(f"{k}={v}" for k, v in found.items())
-        )
-    return shapes.pop()
-
-
-def _infer_num_classes(num_classes, networks, image_shape):
-    found = {}
-    for name, model in networks.items():
-        if model is None:
-            continue
-        shape = output_shape(model, image_shape)
-        if shape is None or len(shape) != 2:
-            raise ValueError(
-                f"The {name} must return class scores of shape (N, K). It "
-                f"returns shape {shape}."
-            )
-        found[name] = shape[-1]
-    if num_classes is not None:
-        found["num_classes"] = int(num_classes)
-    if not found:
-        raise ValueError(
-            "Cannot infer the number of classes. Pass `num_classes`."
-        )
-    if len(set(found.values())) > 1:
-        raise ValueError(
-            "The number of classes differs: "
-            + ", ".join(f"{k}={v}" for k, v in found.items())
-            + ". The predictor and the detector must score the same classes."
-        )
-    return next(iter(found.values()))
-
-
-def _output_kind_of(model, default="auto"):
-    model_layers = getattr(model, "layers", None)
-    last = model_layers[-1] if model_layers else None
-    if isinstance(last, keras.Model):
-        # A wrapper (e.g. preprocessing + classifier): look inside.
-        return _output_kind_of(last, default)
-    if isinstance(last, layers.Softmax):
-        return "probabilities"
-    activation = getattr(last, "activation", None)
-    name = getattr(activation, "__name__", "")
-    if name == "softmax":
-        return "probabilities"
-    if name == "linear":
-        return "logits"
-    return default
-
-
-def _check_fill_value(fill_value, channels):
-    if fill_value is None:
-        return None
-    values = np.asarray(fill_value, "float32").reshape(-1)
-    if values.size == 1:
-        values = np.repeat(values, channels)
-    if values.size != channels:
-        raise ValueError(
-            f"`fill_value` must be a float or {channels} per-channel values. "
-            f"Received: fill_value={fill_value}"
-        )
-    if np.any(values < 0.0) or np.any(values > 1.0):
-        warnings.warn(
-            "`fill_value` lies outside [0, 1], the range of the images the "
-            f"networks see. Received: fill_value={fill_value}",
-            stacklevel=3,
-        )
-    return values.tolist()
-
-
-def _iterate_image_batches(data, steps=None):
-    """Yields NumPy image batches from arrays, datasets or PyDatasets."""
-    if isinstance(data, (tuple, list)) and data and not np.isscalar(data[0]):
-        data = data[0]
-    if hasattr(data, "shape") and not hasattr(data, "element_spec"):
-        array = np.asarray(data)
-        if array.ndim == 3:
-            array = array[None]
-        yield array
-        return
-    if isinstance(data, keras.utils.PyDataset):
-        batches = (data[i] for i in range(len(data)))
-    elif hasattr(data, "element_spec") or hasattr(data, "__len__"):
-        batches = iter(data)
-    else:
-        raise ValueError(
-            "The fill value cannot be computed from a generator or iterator "
-            "without consuming it. Pass `fill_value=` to the model, or call "
-            "`model.adapt(images_or_dataset)` before `fit`."
-        )
-    for step, batch in enumerate(batches):
-        if steps is not None and step >= steps:
-            break
-        if isinstance(batch, (tuple, list)):
-            batch = batch[0]
-        yield ops.convert_to_numpy(batch)
+    return objective

@@ -1,0 +1,69 @@
+"""The checks `fit`, `evaluate` and friends run before Keras sees the data."""
+
+import types
+
+import keras
+
+from keras_compattr.utils import validation
+
+
+def refuse_weights(kwargs, method):
+    """Refuses `sample_weight` and `class_weight` among `kwargs`.
+
+    The COMET objective does not weight samples or classes.
+    """
+    for name in ("sample_weight", "class_weight"):
+        if kwargs.get(name) is not None:
+            raise ValueError(
+                f"`{name}` is not supported by `{method}`: the COMET "
+                "objective does not weight samples or classes. Resample "
+                "the data instead."
+            )
+
+
+def validate_validation_data(data, image_shape, num_classes):
+    """Checks `fit`'s `validation_data`: a dataset or `(images, labels)`.
+
+    Args:
+        data: a dataset, `PyDataset` or generator yielding `(images,
+            labels)`, or a tuple `(images, labels)` (a third element must
+            be `None`).
+        image_shape: `(H, W, C)`.
+        num_classes: int.
+
+    Returns:
+        The data to pass on to Keras.
+    """
+    if validation.is_dataset(data) or isinstance(
+        data, (keras.utils.PyDataset, types.GeneratorType)
+    ):
+        data, _ = validation.validate_inputs(
+            data,
+            None,
+            image_shape,
+            num_classes,
+            with_labels=True,
+            name="validation_data",
+        )
+        return data
+    if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+        raise ValueError(
+            "`validation_data` must be a dataset or a tuple "
+            "`(images, labels)`. Received an object of type "
+            f"{type(data).__name__}."
+        )
+    if len(data) == 3 and data[2] is not None:
+        raise ValueError(
+            "`validation_data` holds sample weights; the COMET "
+            "objective does not weight samples. Pass `(images, labels)`."
+        )
+    images, _ = validation.validate_inputs(
+        data[0],
+        data[1],
+        image_shape,
+        num_classes,
+        with_labels=True,
+        name="validation_data[0]",
+        label_name="validation_data[1]",
+    )
+    return (images, data[1])
