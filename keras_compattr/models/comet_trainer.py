@@ -1,0 +1,399 @@
+"""`CometTrainer`: the training entry points of the COMET model.
+
+As `keras.Model` inherits `fit`, `evaluate` and `predict` from Keras'
+`Trainer`, `keras_compattr.models.ComprehensiveAttributionModel` inherits
+them from this mixin, which overrides Keras' own and reaches them with
+`super()`: `class ComprehensiveAttributionModel(CometTrainer, keras.Model)`.
+"""
+
+import keras
+from keras import ops
+
+from keras_compattr import backend as backend_steps
+from keras_compattr.losses.comet import class_indices
+from keras_compattr.models import batch_norm
+from keras_compattr.models import detector_check
+from keras_compattr.models import fill_value as fill_values
+from keras_compattr.models import input_checks
+from keras_compattr.models.grouped_optimizer import GroupedOptimizer
+from keras_compattr.utils import validation
+
+
+class CometTrainer:
+    """Training, evaluation and prediction of a COMET model.
+
+    A mixin for `keras_compattr.models.ComprehensiveAttributionModel`,
+    listed before `keras.Model` among its bases. It uses the model's
+    networks (`selector`, `mask_head`, `predictor`, `detector`), its
+    trackers, fill value, `image_shape` and `num_classes`, all set by the
+    model's constructor.
+    """
+
+    # === Training ===
+
+    @property
+    def selector_variables(self):
+        """Trainable variables updated by the selector loss."""
+        return (
+            self.selector.trainable_variables
+            + self.mask_head.trainable_variables
+        )
+
+    @property
+    def predictor_variables(self):
+        """Trainable variables updated by the predictor loss."""
+        return self.predictor.trainable_variables
+
+    def compile(
+        self,
+        optimizer=None,
+        predictor_optimizer=None,
+        jit_compile="auto",
+        **kwargs,
+    ):
+        """Configures training.
+
+        Args:
+            optimizer: the optimizer of the selector, and of the predictor
+                too when `predictor_optimizer` is `None`. Defaults to
+                `keras.optimizers.AdamW(5e-4, weight_decay=0.03)`, the
+                reference setting; one AdamW over both networks equals the
+                reference's two AdamW with the same settings, since Adam
+                keeps per-parameter state.
+            predictor_optimizer: optional separate optimizer for the
+                predictor. Both are then wrapped in a
+                `keras_compattr.models.GroupedOptimizer`.
+            jit_compile: `"auto"`, `True` or `False`, as in
+                `keras.Model.compile`. `"auto"` uses XLA on accelerators and
+                JAX, and not for TensorFlow on a CPU, where XLA makes small
+                conv nets slower.
+            **kwargs: other `keras.Model.compile` arguments, such as
+                `steps_per_execution`. `loss` and `metrics` are not taken:
+                the objective and its logs are fixed by the method.
+
+        Example:
+
+        ```python
+        import keras
+
+        import keras_compattr as kca
+
+        shape = (32, 32, 3)
+        model = kca.ComprehensiveAttributionModel(
+            selector=kca.models.build_selector(
+                shape, backbone="tiny", width=4
+            ),
+            predictor=kca.models.build_classifier(shape, 4, widths=(4, 8)),
+            detector=kca.models.build_classifier(shape, 4, widths=(4, 8)),
+        )
+        model.compile(
+            optimizer=keras.optimizers.AdamW(5e-4, weight_decay=0.03),
+            predictor_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+            jit_compile=True,
+        )
+        ```
+        """
+        for name in ("loss", "metrics", "weighted_metrics", "loss_weights"):
+            if kwargs.get(name) is not None:
+                raise ValueError(
+                    f"`{name}` cannot be set: ComprehensiveAttributionModel "
+                    "trains with the COMET objective and logs its terms. "
+                    "Tune it with the constructor arguments instead."
+                )
+        if optimizer is None:
+            optimizer = keras.optimizers.AdamW(
+                learning_rate=5e-4, weight_decay=0.03
+            )
+        if predictor_optimizer is not None:
+            optimizer = GroupedOptimizer(optimizer, predictor_optimizer)
+        if isinstance(optimizer, GroupedOptimizer):
+            optimizer.set_predictor_variables(self.predictor_variables)
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        self._compile_arguments = {
+            "optimizer": self.optimizer,
+            "jit_compile": jit_compile,
+            **kwargs,
+        }
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        config = dict(self._compile_arguments)
+        config["optimizer"] = keras.saving.serialize_keras_object(
+            config["optimizer"]
+        )
+        return config
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        config["optimizer"] = keras.saving.deserialize_keras_object(
+            config["optimizer"]
+        )
+        self.compile(**config)
+        if self.built:
+            # Create the optimizer's variables so saved values can load.
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [
+            self.loss_tracker,
+            *self.term_trackers.values(),
+            self.accuracy_tracker,
+            self.masked_out_accuracy_tracker,
+        ]
+
+    def tracker_updates(self, terms, labels):
+        """What each tracker is updated with after a step.
+
+        The batch means are weighted by the batch size, as Keras weighs its
+        own loss tracker, so that a short last batch counts for its images.
+
+        Returns:
+            A list of `(tracker, args, kwargs)`, one per tracker in the
+            order of `metrics`, for `tracker.update_state(*args, **kwargs)`
+            (or `stateless_update_state` on JAX).
+        """
+        batch_size = ops.cast(
+            ops.shape(terms["predictor_log_probs"])[0], "float32"
+        )
+        weighted = {"sample_weight": batch_size}
+        labels = class_indices(labels, self.num_classes)
+        return [
+            (self.loss_tracker, (terms["selector_loss"],), weighted),
+            *(
+                (tracker, (terms[name],), weighted)
+                for name, tracker in self.term_trackers.items()
+            ),
+            (self.accuracy_tracker, (labels, terms["predictor_log_probs"]), {}),
+            (
+                self.masked_out_accuracy_tracker,
+                (labels, terms["detector_log_probs"]),
+                {},
+            ),
+        ]
+
+    def step_logs(self, results, terms):
+        """The step's logs: the trackers' `results` and the multiplier."""
+        logs = dict(results)
+        if "area_multiplier" in terms:
+            logs["area_multiplier"] = terms["area_multiplier"]
+        return logs
+
+    def update_trackers(self, terms, labels):
+        """Updates the loss and accuracy trackers; returns the logs."""
+        for tracker, args, kwargs in self.tracker_updates(terms, labels):
+            tracker.update_state(*args, **kwargs)
+        return self.step_logs(
+            {metric.name: metric.result() for metric in self.metrics}, terms
+        )
+
+    def train_step(self, *args):
+        return backend_steps.train_step(self, *args)
+
+    def test_step(self, *args):
+        return backend_steps.test_step(self, *args)
+
+    def fit(self, x=None, y=None, refresh_batch_norm=True, **kwargs):
+        """Trains the selector and predictor; see `keras.Model.fit`.
+
+        Before training, in this order:
+
+        1. `x`, `y` and `validation_data` are checked (see the class
+           docstring); `sample_weight` and `class_weight` are refused, since
+           the COMET objective does not weight samples.
+        2. When `fill_value=None` and no fill value was computed yet, the
+           per-channel mean of `x` is computed (see `adapt`).
+        3. The detector is run on up to 256 training images (the first
+           batches); if its accuracy is at most 1.5 times chance, or its
+           outputs are not finite, a warning says that the detector penalty
+           is meaningless with an untrained detector. Skipped when
+           `detector_weight == 0`.
+
+        After training, when `refresh_batch_norm=True` (the default) and
+        `x` can be read again (arrays, `tf.data` datasets, `PyDataset`s),
+        the batch-norm statistics of the selector and predictor are
+        re-estimated on up to 2048 training images (`refresh_batch_norm`),
+        so that `evaluate`, `predict` and `explain` (inference mode) score
+        what training reached. Validation during `fit` runs in inference
+        mode with the moving statistics of that moment, which lag behind
+        the weights while the masks change: the logs of
+        `model.evaluate(...)` after `fit` are the ones a user gets.
+
+        Training runs are reproducible under `keras.utils.set_random_seed`
+        on a CPU. To resume interrupted runs exactly, even mid-epoch, use
+        `keras_compattr.callbacks.BackupAndRestore` (Keras'
+        `BackupAndRestore` and `ModelCheckpoint` work too); to stop at a
+        NaN loss with a message naming the bad term, use
+        `keras_compattr.callbacks.TerminateOnNaN`.
+        """
+        input_checks.refuse_weights(kwargs, "fit")
+        x, _ = self._validate_inputs(x, y, with_labels=True)
+        if kwargs.get("validation_data") is not None:
+            kwargs["validation_data"] = input_checks.validate_validation_data(
+                kwargs["validation_data"], self.image_shape, self.num_classes
+            )
+        if not self.fill_is_set:
+            self.adapt(x, batch_size=kwargs.get("batch_size"))
+        if self.detector_weight != 0.0:
+            x = detector_check.warn_if_untrained(
+                self.detector, self.num_classes, x, y, kwargs.get("batch_size")
+            )
+        history = super().fit(x, y, **kwargs)
+        if refresh_batch_norm:
+            self.refresh_batch_norm(
+                x, batch_size=kwargs.get("batch_size") or 32, warn=True
+            )
+        return history
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        """Evaluates the objective's terms and accuracies on labelled data.
+
+        Inputs are checked as in `fit`. See `keras.Model.evaluate`.
+        """
+        input_checks.refuse_weights(kwargs, "evaluate")
+        if not kwargs.get("_use_cached_eval_dataset"):
+            # (Validation inside `fit` was checked once, by `fit`.)
+            x, _ = self._validate_inputs(x, y, with_labels=True)
+        return super().evaluate(x, y, **kwargs)
+
+    def train_on_batch(
+        self,
+        x,
+        y=None,
+        sample_weight=None,
+        class_weight=None,
+        return_dict=False,
+    ):
+        """One training step on one batch; see `keras.Model.train_on_batch`.
+
+        `x` and `y` are checked as in `fit`; `sample_weight` and
+        `class_weight` are refused, since the COMET objective does not
+        weight samples.
+        """
+        input_checks.refuse_weights(
+            {"sample_weight": sample_weight, "class_weight": class_weight},
+            "train_on_batch",
+        )
+        x, _ = self._validate_inputs(x, y, with_labels=True)
+        return super().train_on_batch(x, y, return_dict=return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """The objective's terms on one batch; see `keras.Model.test_on_batch`.
+
+        Checked as `train_on_batch`.
+        """
+        input_checks.refuse_weights(
+            {"sample_weight": sample_weight}, "test_on_batch"
+        )
+        x, _ = self._validate_inputs(x, y, with_labels=True)
+        return super().test_on_batch(x, y, return_dict=return_dict)
+
+    def predict(
+        self, x, batch_size=None, verbose="auto", steps=None, callbacks=None
+    ):
+        """Class probabilities `(N, K)` of `P(x_s)`; see `keras.Model.predict`.
+
+        `x` is checked as in `fit` (labels, if a dataset yields them, are
+        ignored). One image of shape `(H, W, C)` is taken as a batch of
+        one, so the result has shape `(1, K)`. The result holds exactly one
+        row per image, in input order, whatever the batch size.
+        """
+        x, _ = self._validate_inputs(x, None, with_labels=False, single=True)
+        return super().predict(
+            x,
+            batch_size=batch_size,
+            verbose=verbose,
+            steps=steps,
+            callbacks=callbacks,
+        )
+
+    def _validate_inputs(self, x, y, with_labels, single=False, name="x"):
+        return validation.validate_inputs(
+            x,
+            y,
+            self.image_shape,
+            self.num_classes,
+            with_labels=with_labels,
+            allow_single_image=single,
+            name=name,
+        )
+
+    def refresh_batch_norm(
+        self, images, batch_size=32, max_images=2048, warn=False
+    ):
+        """Re-estimates the batch-norm statistics of selector and predictor.
+
+        Forward passes in training mode with the current weights (no weight
+        update) replace the moving mean and variance of every trainable
+        `BatchNormalization` layer by the exact average of its batch
+        statistics: first the selector's, on the images; then the
+        predictor's, on the masked-in images that the selector now draws in
+        inference mode, which is what the predictor sees at test time.
+        `fit` calls this at its end.
+
+        Args:
+            images: images or `(images, labels)` as arrays, a `tf.data`
+                dataset or a `keras.utils.PyDataset`.
+            batch_size: int, batch size for arrays.
+            max_images: int, images to read at most.
+            warn: bool, warn instead of returning quietly when the data
+                cannot be read again (a generator).
+
+        Returns:
+            The number of images used (0 when there was nothing to do).
+        """
+        return batch_norm.refresh(self, images, batch_size, max_images, warn)
+
+    # === Detector check ===
+
+    def detector_accuracy(self, images, labels, batch_size=32):
+        """Accuracy of the detector on full images, a sanity check.
+
+        The detector must already classify full images well (stage 1 of
+        the method): with an untrained detector the penalty on the
+        masked-out image is meaningless, and `fit` warns about it.
+
+        Args:
+            images: `(N, H, W, C)` images, float in `[0, 1]` or integer in
+                `0..255`.
+            labels: `(N,)` integer or `(N, K)` one-hot labels.
+            batch_size: int, images per forward pass.
+
+        Returns:
+            A Python float in `[0, 1]`, or NaN when the detector returns
+            non-finite outputs.
+        """
+        return detector_check.detector_accuracy(
+            self.detector, images, labels, batch_size
+        )
+
+    # === Fill value ===
+
+    @property
+    def fill_is_set(self):
+        """Whether the fill value is a constant or was computed by `adapt`."""
+        return bool(ops.convert_to_numpy(self.fill_adapted) > 0.5)
+
+    def adapt(self, data, batch_size=None, steps=None, max_images=10000):
+        """Sets the fill value to the per-channel mean of `data`.
+
+        Args:
+            data: images as an array `(N, H, W, C)`, or a `tf.data.Dataset`
+                or `keras.utils.PyDataset` yielding images or
+                `(images, labels, ...)` tuples.
+            batch_size: unused for arrays; kept for symmetry with `fit`.
+            steps: int, number of batches to read from a dataset.
+                Defaults to reading until `max_images` images are seen.
+            max_images: int, cap on the number of images read.
+
+        Returns:
+            The fill value as a NumPy array `(C,)`.
+        """
+        del batch_size
+        mean = fill_values.channel_means(
+            data, self.image_shape[-1], steps=steps, max_images=max_images
+        )
+        self.fill.assign(mean)
+        self.fill_adapted.assign(1.0)
+        return mean
