@@ -106,6 +106,25 @@ def predictor_factor(model, terms):
     return 1.0 + model.detector_weight * active
 
 
+def split_gradients(grads, num_selector, factor):
+    """`(selector_grads, predictor_grads)` from the gradients of
+    `single_pass_loss` on selector then predictor variables; the
+    predictor's are divided by `factor` (`None` stays `None`)."""
+    predictor_grads = [
+        None if g is None else g / keras.ops.cast(factor, g.dtype)
+        for g in grads[num_selector:]
+    ]
+    return grads[:num_selector], predictor_grads
+
+
+def eager_test_step(model, data):
+    """One COMET evaluation step where the model runs statefully (TensorFlow
+    and PyTorch; JAX threads state instead)."""
+    x, y, _ = unpack(data)
+    terms = model.compute_terms(x, y, training=False)
+    return model.update_trackers(terms, y)
+
+
 def single_pass_loss(terms, factor):
     """A loss whose gradient is S's on the selector and factor * L_P's on
     the predictor (regularisation of the predictor included)."""

@@ -1,6 +1,5 @@
 """TensorFlow: the forward pass recorded on a `tf.GradientTape`."""
 
-import keras
 import tensorflow as tf
 
 from keras_compattr import backend as shared
@@ -29,11 +28,9 @@ def train_step(model, data):
             predictor_loss = scale(terms["predictor_objective"])
     if factor is not None:
         grads = tape.gradient(loss, selector_variables + predictor_variables)
-        selector_grads = grads[: len(selector_variables)]
-        predictor_grads = [
-            None if g is None else g / keras.ops.cast(factor, g.dtype)
-            for g in grads[len(selector_variables) :]
-        ]
+        selector_grads, predictor_grads = shared.split_gradients(
+            grads, len(selector_variables), factor
+        )
     else:
         selector_grads = tape.gradient(selector_loss, selector_variables)
         predictor_grads = tape.gradient(predictor_loss, predictor_variables)
@@ -45,10 +42,7 @@ def train_step(model, data):
     return model.update_trackers(terms, y)
 
 
-def test_step(model, data):
-    x, y, _ = shared.unpack(data)
-    terms = model.compute_terms(x, y, training=False)
-    return model.update_trackers(terms, y)
+test_step = shared.eager_test_step
 
 
 def class_score_gradients(model, score_fn):

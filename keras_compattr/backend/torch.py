@@ -42,11 +42,9 @@ def train_step(model, data):
             scale(shared.single_pass_loss(terms, factor)),
             selector_variables + predictor_variables,
         )
-        selector_grads = grads[: len(selector_variables)]
-        predictor_grads = [
-            None if g is None else g / keras.ops.cast(factor, g.dtype)
-            for g in grads[len(selector_variables) :]
-        ]
+        selector_grads, predictor_grads = shared.split_gradients(
+            grads, len(selector_variables), factor
+        )
     else:
         selector_grads = _grads(
             scale(terms["selector_loss"]), selector_variables, True
@@ -69,11 +67,8 @@ def _detached(terms):
     }
 
 
-def test_step(model, data):
-    # Keras runs the test function under `torch.no_grad()`.
-    x, y, _ = shared.unpack(data)
-    terms = model.compute_terms(x, y, training=False)
-    return model.update_trackers(terms, y)
+# Keras runs the test function under `torch.no_grad()`.
+test_step = shared.eager_test_step
 
 
 def class_score_gradients(model, score_fn):

@@ -80,7 +80,7 @@ def _perturb(images, ranks, count, fill, keep):
     return np.where(replaced, fill, images).astype("float32")
 
 
-def _causal_curves(
+def _causal_auc(
     mode,
     model,
     images,
@@ -90,8 +90,10 @@ def _causal_curves(
     fill,
     batch_size,
     output_kind,
+    return_curves,
     seed,
 ):
+    """Mean deletion or insertion AUC (`mode`), with the curves if asked."""
     if output_kind not in OUTPUT_KINDS:
         raise ValueError(
             f"`output_kind` must be one of {OUTPUT_KINDS}. "
@@ -116,7 +118,8 @@ def _causal_curves(
             )
     fractions = counts / num_pixels
     areas = 0.5 * (curves[:, 1:] + curves[:, :-1]) * np.diff(fractions)
-    return areas.sum(axis=1), curves
+    auc = float(areas.sum(axis=1).mean())
+    return (auc, curves) if return_curves else auc
 
 
 def deletion_auc(
@@ -184,7 +187,7 @@ def deletion_auc(
         step sizes are rounded rather than floored, and ties in the map are
         broken at random rather than by pixel index.
     """
-    auc, curves = _causal_curves(
+    return _causal_auc(
         "deletion",
         model,
         images,
@@ -194,11 +197,9 @@ def deletion_auc(
         fill,
         batch_size,
         output_kind,
+        return_curves,
         seed,
     )
-    if return_curves:
-        return float(auc.mean()), curves
-    return float(auc.mean())
 
 
 def insertion_auc(
@@ -264,7 +265,7 @@ def insertion_auc(
         baseline too), the score is the softmax probability, and ties are
         broken at random.
     """
-    auc, curves = _causal_curves(
+    return _causal_auc(
         "insertion",
         model,
         images,
@@ -274,11 +275,9 @@ def insertion_auc(
         fill,
         batch_size,
         output_kind,
+        return_curves,
         seed,
     )
-    if return_curves:
-        return float(auc.mean()), curves
-    return float(auc.mean())
 
 
 def _top_fraction_accuracy(
