@@ -22,8 +22,10 @@ _TEST_SEED = 1
 class CompattrSyntheticConfig(tfds.core.BuilderConfig):
     """Settings of a `compattr_synthetic` configuration.
 
+    Takes `name` (and `version`, `description`) as every
+    `tfds.core.BuilderConfig` does, plus:
+
     Args:
-        name: str, the configuration's name.
         variant: `"one_part"` or `"two_part"`, see
             `keras_compattr.datasets.synthetic`.
         background_swap: bool, add a `"swapped_image"` feature: the
