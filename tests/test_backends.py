@@ -5,8 +5,9 @@ process tests one backend. The README's single test command runs on
 TensorFlow; these tests run other test files on JAX and on torch and fail,
 with the child's report, if any of them fails there.
 
-- JAX: every other test file, in 2 shards. The short training run and the
-  example scripts join with `--run-large`.
+- JAX: every other test file that exercises backend code (not those of
+  `BACKEND_INDEPENDENT_FILES`), in 2 shards. The short training run and
+  the example scripts join with `--run-large`.
 - torch: `test_torch_backend.py` (the core contract: fit, evaluate,
   predict, explain, save/load, frozen detector, exact gradient routing,
   gradient explainers, mixed precision, exact resume). With `--run-large`
@@ -41,8 +42,26 @@ TORCH_DESELECTED = (
 )
 
 
+# Files whose subject does not depend on the Keras backend (packaging,
+# docs, start-up, NumPy and tf.data data pipelines, input checks) or that
+# skip off TensorFlow or torch anyway: the JAX child leaves them out.
+BACKEND_INDEPENDENT_FILES = (
+    "test_cross_backend.py",
+    "test_datasets.py",
+    "test_docs.py",
+    "test_environment.py",
+    "test_multi_host.py",
+    "test_notebooks.py",
+    "test_release.py",
+    "test_startup.py",
+    "test_synthetic.py",
+    "test_torch_backend.py",
+    "test_validation.py",
+)
+
+
 def _jax_files(run_large):
-    skipped = {os.path.basename(__file__)}
+    skipped = {os.path.basename(__file__), *BACKEND_INDEPENDENT_FILES}
     if not run_large:
         # The training run and the example scripts repeat, on JAX, code
         # paths the other tests cover there; they take minutes on a CPU.
