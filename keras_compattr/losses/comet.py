@@ -1,5 +1,7 @@
 """`CometObjective`: the COMET objective's settings and state as one object."""
 
+import inspect
+
 import keras
 import numpy as np
 from keras import ops
@@ -275,3 +277,31 @@ def check_weights(**weights):
                 f"Received: {name}={value!r}. Pass a value >= 0 (0 turns "
                 "the term off)."
             )
+
+
+def resolve_objective(objective, **short_form):
+    """`objective`, or the `CometObjective` its short form describes.
+
+    For `ComprehensiveAttributionModel`, which takes either `objective=`
+    or the objective's settings as keyword arguments, not both.
+    """
+    if objective is None:
+        return CometObjective(**short_form)
+    if not isinstance(objective, CometObjective):
+        raise TypeError(
+            "`objective` must be a `keras_compattr.losses.CometObjective`. "
+            f"Received an object of type {type(objective).__name__}."
+        )
+    defaults = inspect.signature(CometObjective).parameters
+    given = [
+        name
+        for name, value in short_form.items()
+        if value is not defaults[name].default
+        and value != defaults[name].default
+    ]
+    if given:
+        raise ValueError(
+            "Pass the objective's settings either as `objective=` or as "
+            f"keyword arguments, not both. Received `objective` and {given}."
+        )
+    return objective

@@ -1,7 +1,6 @@
 """`ComprehensiveAttributionModel`: COMET as a `keras.Model`."""
 
 import copy
-import inspect
 
 import keras
 import numpy as np
@@ -9,8 +8,8 @@ from keras import ops
 
 from keras_compattr.api_export import keras_compattr_export
 from keras_compattr.layers import MaskHead
-from keras_compattr.losses import CometObjective
 from keras_compattr.losses import log_probabilities
+from keras_compattr.losses.comet import resolve_objective
 from keras_compattr.models import adapters
 from keras_compattr.models import builders
 from keras_compattr.models import introspection
@@ -192,7 +191,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
                 "images (e.g. one built with "
                 "`keras_compattr.models.build_classifier` and fitted)."
             )
-        objective = _resolve_objective(
+        objective = resolve_objective(
             objective,
             detector_weight=detector_weight,
             margin=margin,
@@ -532,27 +531,3 @@ def _frozen_config(detector):
     config = keras.saving.serialize_keras_object(detector)
     config.pop("compile_config", None)
     return config
-
-
-def _resolve_objective(objective, **short_form):
-    """`objective`, or the `CometObjective` its short form describes."""
-    if objective is None:
-        return CometObjective(**short_form)
-    if not isinstance(objective, CometObjective):
-        raise TypeError(
-            "`objective` must be a `keras_compattr.losses.CometObjective`. "
-            f"Received an object of type {type(objective).__name__}."
-        )
-    defaults = inspect.signature(CometObjective).parameters
-    given = [
-        name
-        for name, value in short_form.items()
-        if value is not defaults[name].default
-        and value != defaults[name].default
-    ]
-    if given:
-        raise ValueError(
-            "Pass the objective's settings either as `objective=` or as "
-            f"keyword arguments, not both. Received `objective` and {given}."
-        )
-    return objective
