@@ -188,6 +188,60 @@ def test_chance_hinge_term_follows_the_hinge_reduction():
     np.testing.assert_allclose(terms["sample"], sample, rtol=1e-5)
 
 
+# === The area pressure of area_budget="auto" ===
+
+
+def test_area_pressure_keeps_pushing_a_saturated_mask():
+    from keras_compattr.losses.objective import area_pressure
+
+    logits = keras.ops.convert_to_tensor(
+        np.array([-3.0, 0.0, 4.0, 30.0], "float32").reshape(1, 2, 2, 1)
+    )
+    masks = keras.ops.sigmoid(logits)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(area_pressure(masks, logits)),
+        [np.mean(np.log1p(np.exp([-3.0, 0.0, 4.0])).tolist() + [30.0])],
+        rtol=1e-5,
+    )
+    # Without the logits it agrees wherever float32 can tell m from 1.
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(area_pressure(masks[:, :1], logits[:, :1])),
+        keras.ops.convert_to_numpy(area_pressure(masks[:, :1])),
+        rtol=1e-4,
+    )
+    # Central differences: the backend's autodiff is not needed.
+    base = np.array([-3.0, 0.0, 4.0, 30.0], "float32")
+    gradient = []
+    for i in range(4):
+        step = np.zeros(4, "float32")
+        step[i] = 1e-2
+        values = [
+            float(area_pressure(None, (base + s).reshape(1, 2, 2, 1))[0])
+            for s in (step, -step)
+        ]
+        gradient.append((values[0] - values[1]) / 2e-2)
+    # d softplus(z) / dz = sigmoid(z): the saturated pixel is pushed hardest.
+    np.testing.assert_allclose(
+        gradient, 1 / (1 + np.exp(-base)) / 4, rtol=5e-3
+    )
+
+
+def test_auto_budget_penalises_the_pressure_of_the_mask_logits(data):
+    model = tiny_model(area_budget="auto")
+    images = data["images"][:4]
+    terms = model.compute_terms(images, data["labels"][:4])
+    logits = model.mask_head.logits(model.selector(images))
+    expected = np.mean(np.log1p(np.exp(keras.ops.convert_to_numpy(logits))))
+    np.testing.assert_allclose(
+        float(terms["area_penalty"]), expected, rtol=1e-4
+    )
+    np.testing.assert_allclose(
+        float(terms["mask_area"]),
+        np.mean(keras.ops.convert_to_numpy(terms["masks"])),
+        rtol=1e-5,
+    )
+
+
 # === The model with area_budget="auto" ===
 
 

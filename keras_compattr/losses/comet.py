@@ -151,6 +151,7 @@ class CometObjective:
         detector_log_probs,
         masks,
         training=False,
+        mask_logits=None,
     ):
         """The objective's terms for one batch.
 
@@ -162,6 +163,8 @@ class CometObjective:
             training: whether to take a step of the area control (with
                 `area_budget="auto"`); its new multiplier is then returned
                 as `"area_multiplier"`.
+            mask_logits: optional pre-sigmoid scores of `masks`, for an
+                exact area pressure with `area_budget="auto"`.
 
         Returns:
             The dict of `keras_compattr.losses.comet_objective`.
@@ -188,6 +191,7 @@ class CometObjective:
             detector_term=self.detector_term,
             hinge_reduction=self.hinge_reduction,
             smoothness_weight=self.smoothness_weight,
+            mask_logits=mask_logits,
         )
         if self.area_control is not None and training:
             num_classes = detector_log_probs.shape[-1]

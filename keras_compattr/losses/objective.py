@@ -252,6 +252,7 @@ def comet_objective(
     detector_term="hinge",
     hinge_reduction="batch",
     smoothness_weight=0.0,
+    mask_logits=None,
 ):
     """The COMET selector and predictor losses (SPEC section 2).
 
@@ -286,14 +287,18 @@ def comet_objective(
         masks: `(N, H, W, 1)` masks in `[0, 1]`.
         detector_weight: `a`.
         margin: `g`.
-        area_budget: `t`, or `None` for a linear area pressure
-            `R = mean_i area(m_i)` with no free share (the adaptive mode,
-            where `area_weight` is the current multiplier).
+        area_budget: `t`, or `None` for an area pressure with no free
+            share, `R = mean(-log(1 - m))` over all pixels (the adaptive
+            mode, where `area_weight` is the current multiplier; see
+            `area_pressure`).
         area_weight: `b`, a float or a scalar tensor.
         detector_term: one of `"hinge"`, `"negative_ce"`, `"entropy"`,
             `"kl_uniform"`.
         hinge_reduction: `"batch"` or `"sample"`.
         smoothness_weight: weight of the total variation of the mask.
+        mask_logits: optional `(N, H, W, 1)` pre-sigmoid scores of
+            `masks`; the area pressure is then computed from them exactly,
+            also where the sigmoid saturates.
 
     Returns:
         A dict of float32 tensors: scalars `"selector_loss"`,
@@ -326,7 +331,42 @@ def comet_objective(
         detector_term,
         hinge_reduction,
         smoothness_weight,
+        mask_logits,
     )
+
+
+def area_pressure(masks, mask_logits=None):
+    """Per-image area pressure `mean(-log(1 - m))`, without a free share.
+
+    Its gradient with respect to a pixel's mask logit `z` is `m` itself
+    (`-log(1 - sigmoid(z))` is `softplus(z)`), so a pixel the selector has
+    fully selected keeps being pushed back. The plain mean area has the
+    gradient `m (1 - m)`, which vanishes once the sigmoid saturates: the
+    pressure then only erodes the edges of every selected region alike,
+    and never asks whether a whole region is needed.
+
+    Args:
+        masks: `(N, H, W, 1)` masks in `[0, 1]`.
+        mask_logits: optional `(N, H, W, 1)` pre-sigmoid scores of
+            `masks`, used when given (exact for any logit).
+
+    Returns:
+        `(N,)` float32 pressures, each `>= 0` and zero for an empty mask.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_compattr.losses.objective import area_pressure
+    >>> masks = np.full((1, 2, 2, 1), 0.5, "float32")
+    >>> round(float(area_pressure(masks)[0]), 4)  # log 2
+    0.6931
+    """
+    if mask_logits is not None:
+        values = ops.softplus(ops.cast(mask_logits, "float32"))
+    else:
+        unselected = ops.clip(1.0 - ops.cast(masks, "float32"), 1e-7, 1.0)
+        values = -ops.log(unselected)
+    return ops.mean(values, axis=(1, 2, 3))
 
 
 def check_detector_term(detector_term, hinge_reduction):
@@ -359,6 +399,7 @@ def comet_terms(
     detector_term,
     hinge_reduction,
     smoothness_weight,
+    mask_logits=None,
 ):
     """`comet_objective` without the checks of its string arguments.
 
@@ -385,7 +426,7 @@ def comet_terms(
     masks = ops.cast(masks, "float32")
     mask_areas = ops.mean(masks, axis=(1, 2, 3))
     if area_budget is None:
-        area_penalty = ops.mean(mask_areas)
+        area_penalty = ops.mean(area_pressure(masks, mask_logits))
     else:
         area_penalty = ops.mean(ops.relu(mask_areas - area_budget))
     selector_loss = (

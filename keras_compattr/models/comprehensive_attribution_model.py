@@ -357,7 +357,9 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             `"predictor_loss"`.
         """
         images = to_unit_range(images)
-        masks = self.compute_masks(images, training=training)
+        features = self.selector(images, training=training)
+        mask_logits = self.mask_head.logits(features)
+        masks = ops.sigmoid(mask_logits)
         masked_in, masked_out = self.apply_masks(images, masks)
         predictor_log_probs = log_probabilities(
             self.predictor(masked_in, training=training),
@@ -373,6 +375,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             detector_log_probs,
             masks,
             training=training,
+            mask_logits=mask_logits,
         )
         selector_regularization = self.selector.losses + self.mask_head.losses
         if selector_regularization:
