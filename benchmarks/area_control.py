@@ -100,9 +100,12 @@ def main(specs):
             kwargs["selector"] = kca.models.build_selector(
                 SHAPE, backbone="tiny", width=kwargs.pop("width")
             )
-        if kwargs.pop("from_detector", False):
+        from_detector = kwargs.pop("from_detector", False)
+        if from_detector:
             copy = keras.models.clone_model(detector)
             copy.set_weights(detector.get_weights())
+            if from_detector == "frozen":
+                copy.trainable = False
             kwargs["selector"] = kca.models.as_selector(copy, SHAPE)
         if "ctl" in kwargs:
             kwargs["area_budget"] = kca.losses.AreaMultiplier(

@@ -2,9 +2,12 @@
 
 With a fixed budget `t`, the area term `b * mean_i max(area_i - t, 0)` is
 free below `t`, so the mask grows to `t` on whatever is cheap to select
-(distractors, clutter). `AreaMultiplier` replaces it by a *linear* area
-pressure `lambda * mean_i area_i` with no free share, and sets `lambda` by
-dual ascent on one constraint, comprehensiveness:
+(distractors, clutter). `AreaMultiplier` replaces it by an area pressure
+`lambda * mean(-log(1 - m))` with no free share (the gradient of
+`-log(1 - m)` in a pixel's mask logit is `m`, so it keeps questioning
+pixels the sigmoid has saturated, where the mean area's gradient
+vanishes), and sets `lambda` by dual ascent on one constraint,
+comprehensiveness:
 
     detector accuracy on the masked-out image <= chance + tolerance
 
@@ -134,7 +137,7 @@ class AreaMultiplier(keras.layers.Layer):
 
     @property
     def multiplier(self):
-        """`lambda`, the current weight of the linear area pressure."""
+        """`lambda`, the current weight of the area pressure."""
         return ops.exp(ops.convert_to_tensor(self.log_multiplier))
 
     def update(self, batch_accuracy):

@@ -33,7 +33,9 @@ class CometObjective:
             area penalty pushes masks down towards this budget only, so
             the mask grows to `t` on whatever is cheap to select.
             `"auto"` (evidence-adaptive, beyond the paper) replaces it by
-            a linear pressure `lambda * mean area` whose multiplier rises
+            a pressure with no free share, `lambda * mean(-log(1 - m))`
+            over all pixels (see `keras_compattr.losses.objective.
+            area_pressure`), whose multiplier rises
             while the frozen detector is near chance on the masked-out
             image and falls when evidence leaks there (see
             `keras_compattr.losses.AreaMultiplier`; pass one to change
