@@ -221,9 +221,7 @@ def test_area_pressure_keeps_pushing_a_saturated_mask():
         ]
         gradient.append((values[0] - values[1]) / 2e-2)
     # d softplus(z) / dz = sigmoid(z): the saturated pixel is pushed hardest.
-    np.testing.assert_allclose(
-        gradient, 1 / (1 + np.exp(-base)) / 4, rtol=5e-3
-    )
+    np.testing.assert_allclose(gradient, 1 / (1 + np.exp(-base)) / 4, rtol=5e-3)
 
 
 def test_auto_budget_penalises_the_pressure_of_the_mask_logits(data):
@@ -265,9 +263,7 @@ def test_auto_budget_validation_does_not_move_the_multiplier(data):
     model = tiny_model(area_budget="auto")
     model.compile()
     _quiet_fit(model, data["images"], data["labels"])
-    state = [
-        keras.ops.convert_to_numpy(v) for v in model.area_control.weights
-    ]
+    state = [keras.ops.convert_to_numpy(v) for v in model.area_control.weights]
     logs = model.evaluate(
         data["images"], data["labels"], verbose=0, return_dict=True
     )
@@ -317,9 +313,7 @@ def test_custom_area_multiplier_round_trips(data):
     control = kca.losses.AreaMultiplier(3, tolerance=0.1, name="strict")
     model = tiny_model(area_budget=control)
     assert model.area_control is control
-    restored = kca.ComprehensiveAttributionModel.from_config(
-        model.get_config()
-    )
+    restored = kca.ComprehensiveAttributionModel.from_config(model.get_config())
     assert restored.area_control.tolerance == 0.1
     with pytest.raises(ValueError, match="classes"):
         tiny_model(area_budget=kca.losses.AreaMultiplier(5))
@@ -454,9 +448,7 @@ def test_fit_can_skip_the_refresh(data):
     model.compile()
     _scramble_batch_norm(model)
     layer = batch_norm_layers(model.predictor)[0]
-    _quiet_fit(
-        model, data["images"], data["labels"], refresh_batch_norm=False
-    )
+    _quiet_fit(model, data["images"], data["labels"], refresh_batch_norm=False)
     # Moving averages drift from the scrambled values, but are not reset.
     assert float(keras.ops.max(layer.moving_variance)) > 5.0
 
