@@ -316,10 +316,14 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
 
     # === Forward pass ===
 
+    def compute_mask_logits(self, images, training=False):
+        """Pre-sigmoid mask scores `(N, H, W, 1)` for images in `[0, 1]`."""
+        features = self.selector(images, training=training)
+        return self.mask_head.logits(features)
+
     def compute_masks(self, images, training=False):
         """Masks `(N, H, W, 1)` in `[0, 1]` for images in `[0, 1]`."""
-        features = self.selector(images, training=training)
-        return self.mask_head(features)
+        return ops.sigmoid(self.compute_mask_logits(images, training))
 
     def apply_masks(self, images, masks):
         """Returns `(masked_in, masked_out)` images for `masks`.
@@ -357,8 +361,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             `"predictor_loss"`.
         """
         images = to_unit_range(images)
-        features = self.selector(images, training=training)
-        mask_logits = self.mask_head.logits(features)
+        mask_logits = self.compute_mask_logits(images, training=training)
         masks = ops.sigmoid(mask_logits)
         masked_in, masked_out = self.apply_masks(images, masks)
         predictor_log_probs = log_probabilities(
