@@ -3,7 +3,10 @@
 Trains the benchmark's detector once (cached in $CACHE, default
 /tmp/compattr_area), then one COMET model per JSON spec given on the command
 line, and prints one JSON line per run: PxAP, pointing game, both-parts
-coverage, selected area, accuracy and the detector's masked-out accuracy.
+coverage, mean part coverage, selected area, accuracy and the detector's
+masked-out accuracy, on the soft masked-out image that training sees
+(`masked_out_acc`) and on that of the decision mask `m > 0.5`
+(`hard_masked_out_acc`).
 
     python benchmarks/area_control.py gradcam '{"area_budget": "auto"}' \\
         '{"area_budget": 0.2, "hinge_reduction": "sample"}'
@@ -49,6 +52,7 @@ def score(test, maps, name, extra, soft=True):
     if soft:
         covered = metrics.coverage(maps, test["part_masks"])
         row["both"] = covered["all_parts_covered"]
+        row["part_coverage"] = covered["part_coverage"]
         row["area"] = float((maps > 0.5).mean())
     row.update(extra)
     print(
@@ -60,6 +64,15 @@ def score(test, maps, name, extra, soft=True):
         ),
         flush=True,
     )
+
+
+def hard_masked_out_accuracy(model, detector, test, masks):
+    """The detector's accuracy on what the decision mask `m > 0.5` leaves."""
+    decision = (masks > 0.5).astype("float32")[..., None]
+    fill = keras.ops.convert_to_numpy(model.fill).reshape(1, 1, 1, -1)
+    masked_out = test["images"] * (1.0 - decision) + decision * fill
+    predictions = detector.predict(masked_out, verbose=0).argmax(-1)
+    return float(np.mean(predictions == test["labels"]))
 
 
 def main(specs):
@@ -129,6 +142,9 @@ def main(specs):
             ],
         }
         masks = model.explain(test["images"], verbose=0)
+        extra["hard_masked_out_acc"] = hard_masked_out_accuracy(
+            model, detector, test, masks
+        )
         score(test, masks, spec, extra)
         logits = model.explain(test["images"], verbose=0, output="logits")
         score(test, logits, spec + " (logits)", extra, soft=False)
