@@ -272,19 +272,39 @@ def _direct_gradients(model, images, labels):
 
 
 @pytest.mark.parametrize(
-    "term,reduction",
-    [("hinge", "batch"), ("hinge", "sample"), ("negative_ce", "batch")],
+    "term,reduction,area",
+    [
+        ("hinge", "batch", "fixed"),
+        ("hinge", "sample", "fixed"),
+        ("negative_ce", "batch", "fixed"),
+        ("chance_hinge", "batch", "multiplier"),
+    ],
 )
-def test_gradient_routing_matches_two_direct_gradients(data, term, reduction):
+def test_gradient_routing_matches_two_direct_gradients(
+    data, term, reduction, area
+):
     # With plain SGD at learning rate 1, a training step moves every
     # variable by exactly minus its gradient, so the step's gradients can be
-    # read off the weights and compared with direct computations.
+    # read off the weights and compared with direct computations. The
+    # adaptive control's multiplier is pinned (min = max), since every
+    # training-mode `compute_terms` would otherwise step it.
     images, labels = data["images"][:8], data["labels"][:8]
+    area_budget = (
+        0.6
+        if area == "fixed"
+        else kca.losses.AreaMultiplier(
+            NUM_CLASSES,
+            initial_multiplier=2.0,
+            min_multiplier=2.0,
+            max_multiplier=2.0,
+        )
+    )
     model = tiny_model(
         fill_value=0.5,
         detector_term=term,
         hinge_reduction=reduction,
         margin=50.0,
+        area_budget=area_budget,
     )
     model.compile(optimizer=keras.optimizers.SGD(1.0))
     selector, predictor, selector_on_predictor = _direct_gradients(
@@ -398,6 +418,7 @@ def test_regularization_losses_reach_their_network(data):
         predictor=tiny_classifier("predictor"),
         detector=tiny_classifier("detector"),
         fill_value=0.5,
+        area_budget=0.6,
     )
     terms = model.compute_terms(data["images"][:4], data["labels"][:4])
     plain = (

@@ -28,12 +28,12 @@ class CometObjective:
             `0.0` gives the no-detector ablation (a plain cooperative
             selector and predictor).
         margin: float, margin `g` of the hinge.
-        area_budget: float in `(0, 1]`, share `t` of the image the mask may
-            cover for free (the paper's recipe: `0.6`, the default). The
-            area penalty pushes masks down towards this budget only, so
-            the mask grows to `t` on whatever is cheap to select.
-            `"auto"` (evidence-adaptive, beyond the paper) replaces it by
-            a pressure with no free share, `lambda * mean(-log(1 - m))`
+        area_budget: `"auto"` (the default; evidence-adaptive, beyond
+            the paper) or a float in `(0, 1]`, the share `t` of the image
+            the mask may cover for free (the paper's recipe: `0.6`). A
+            fixed budget pushes masks down towards `t` only, so the mask
+            grows to `t` on whatever is cheap to select. `"auto"` replaces
+            it by a pressure with no free share, `lambda * mean(-log(1 - m))`
             over all pixels (see `keras_compattr.losses.objective.
             area_pressure`), whose multiplier rises
             while the frozen detector is near chance on the masked-out
@@ -84,7 +84,7 @@ class CometObjective:
         self,
         detector_weight=4.0,
         margin=2.0,
-        area_budget=0.6,
+        area_budget="auto",
         area_weight=100.0,
         detector_term=None,
         hinge_reduction="batch",

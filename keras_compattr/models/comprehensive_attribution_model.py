@@ -91,11 +91,11 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         detector_weight: float >= 0, weight `a` of the detector term
             (`0.0`: the no-detector ablation).
         margin: float, margin `g` of the hinge.
-        area_budget: float in `(0, 1]`, share `t` of the image the mask may
-            cover for free (the paper's `0.6`, the default), or `"auto"`
-            (or a `keras_compattr.losses.AreaMultiplier`) for the
-            evidence-adaptive area control, whose multiplier is logged as
-            `area_multiplier`.
+        area_budget: `"auto"` (the default: the evidence-adaptive area
+            control, whose multiplier is logged as `area_multiplier`; or a
+            `keras_compattr.losses.AreaMultiplier` for other settings), or
+            a float in `(0, 1]`, the share `t` of the image the mask may
+            cover for free (the paper's recipe: `area_budget=0.6`).
         area_weight: float >= 0, weight `b` of the area penalty (fixed
             budget only).
         detector_term: `"hinge"` (the default with a fixed budget),
@@ -173,7 +173,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         input_shape=None,
         detector_weight=4.0,
         margin=2.0,
-        area_budget=0.6,
+        area_budget="auto",
         area_weight=100.0,
         detector_term=None,
         hinge_reduction="batch",
