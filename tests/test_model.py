@@ -7,7 +7,9 @@ import tensorflow as tf
 
 import keras_compattr as kca
 from tests.conftest import NUM_CLASSES
+from tests.conftest import ROUTING_CASES
 from tests.conftest import SHAPE
+from tests.conftest import routing_area_budget
 from tests.conftest import tiny_classifier
 from tests.conftest import tiny_model
 from tests.helpers import run_model_saving_test
@@ -271,40 +273,20 @@ def _direct_gradients(model, images, labels):
     )
 
 
-@pytest.mark.parametrize(
-    "term,reduction,area",
-    [
-        ("hinge", "batch", "fixed"),
-        ("hinge", "sample", "fixed"),
-        ("negative_ce", "batch", "fixed"),
-        ("chance_hinge", "batch", "multiplier"),
-    ],
-)
+@pytest.mark.parametrize("term,reduction,area", ROUTING_CASES)
 def test_gradient_routing_matches_two_direct_gradients(
     data, term, reduction, area
 ):
     # With plain SGD at learning rate 1, a training step moves every
     # variable by exactly minus its gradient, so the step's gradients can be
-    # read off the weights and compared with direct computations. The
-    # adaptive control's multiplier is pinned (min = max), since every
-    # training-mode `compute_terms` would otherwise step it.
+    # read off the weights and compared with direct computations.
     images, labels = data["images"][:8], data["labels"][:8]
-    area_budget = (
-        0.6
-        if area == "fixed"
-        else kca.losses.AreaMultiplier(
-            NUM_CLASSES,
-            initial_multiplier=2.0,
-            min_multiplier=2.0,
-            max_multiplier=2.0,
-        )
-    )
     model = tiny_model(
         fill_value=0.5,
         detector_term=term,
         hinge_reduction=reduction,
         margin=50.0,
-        area_budget=area_budget,
+        area_budget=routing_area_budget(area),
     )
     model.compile(optimizer=keras.optimizers.SGD(1.0))
     selector, predictor, selector_on_predictor = _direct_gradients(

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 import keras_compattr as kca
+from tests.conftest import ROUTING_CASES
+from tests.conftest import routing_area_budget
 from tests.conftest import tiny_model
 
 pytestmark = pytest.mark.skipif(
@@ -50,11 +52,8 @@ def _direct_gradients(model, images, labels, loss, variables):
     ]
 
 
-@pytest.mark.parametrize(
-    "term,reduction",
-    [("hinge", "batch"), ("hinge", "sample"), ("negative_ce", "batch")],
-)
-def test_gradient_routing_matches_direct_gradients(data, term, reduction):
+@pytest.mark.parametrize("term,reduction,area", ROUTING_CASES)
+def test_gradient_routing_matches_direct_gradients(data, term, reduction, area):
     # Plain SGD at learning rate 1 moves every variable by minus its
     # gradient: the step's gradients are read off the weights.
     images, labels = data["images"][:8], data["labels"][:8]
@@ -63,6 +62,7 @@ def test_gradient_routing_matches_direct_gradients(data, term, reduction):
         detector_term=term,
         hinge_reduction=reduction,
         margin=50.0,  # keeps the hinge active
+        area_budget=routing_area_budget(area),
     )
     model.compile(optimizer=keras.optimizers.SGD(1.0))
     selector_vars = model.selector_variables
