@@ -107,6 +107,7 @@ def test_fit_predict_explain_evaluate_save_load(data, tmp_path):
         "mask_area",
         "accuracy",
         "masked_out_accuracy",
+        "area_multiplier",  # the default area control, "auto"
     }
     assert all(np.isfinite(v).all() for v in history.history.values())
     for b, a in zip(detector, _numpy(model.detector.weights)):
