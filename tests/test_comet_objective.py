@@ -51,6 +51,10 @@ def test_objective_gives_the_terms_of_comet_objective(term, reduction):
 def test_detector_term_defaults_follow_the_area_budget():
     assert CometObjective(area_budget=0.6).detector_term == "hinge"
     assert CometObjective(area_budget="auto").detector_term == "chance_hinge"
+    control = kca.losses.AreaMultiplier(NUM_CLASSES)
+    adaptive = CometObjective(area_budget=control)
+    assert adaptive.detector_term == "chance_hinge"
+    assert adaptive.area_budget == "auto" and adaptive.area_control is control
 
 
 def test_the_default_is_the_adaptive_area_control():
@@ -58,10 +62,6 @@ def test_the_default_is_the_adaptive_area_control():
     assert default.area_budget == "auto"
     assert default.detector_term == "chance_hinge"
     assert default.hinge_reduction == "batch"
-    control = kca.losses.AreaMultiplier(NUM_CLASSES)
-    adaptive = CometObjective(area_budget=control)
-    assert adaptive.detector_term == "chance_hinge"
-    assert adaptive.area_budget == "auto" and adaptive.area_control is control
 
 
 @pytest.mark.parametrize(
