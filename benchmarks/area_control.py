@@ -6,7 +6,10 @@ line, and prints one JSON line per run: PxAP, pointing game, both-parts
 coverage, mean part coverage, selected area, accuracy and the detector's
 masked-out accuracy, on the soft masked-out image that training sees
 (`masked_out_acc`) and on that of the decision mask `m > 0.5`
-(`hard_masked_out_acc`).
+(`hard_masked_out_acc`), and the accuracy of an independent judge on the
+latter (`judge_masked_out_acc`: `keras_compattr.evaluation.train_judge`,
+another architecture and seed trained on randomly masked images, which
+COMET never saw; chance is 0.25).
 
     python benchmarks/area_control.py gradcam '{"area_budget": "auto"}' \\
         '{"area_budget": 0.2, "hinge_reduction": "sample"}'
@@ -16,7 +19,8 @@ A spec holds `ComprehensiveAttributionModel` arguments, plus `"lam"` (a
 fixed multiplier: an `AreaMultiplier` with min = max = lam), `"ctl"`
 (`AreaMultiplier` arguments), `"width"` (the tiny selector's width) and
 `"from_detector"` (true: the selector is `as_selector` of a trainable copy
-of the trained detector).
+of the trained detector). Other keys (`"hardening": false`, ...) go to the
+model as they are.
 Environment: SIZE (48), NTRAIN (1600), EPOCHS (10), VARIANT (two_part or
 varied), SEED (0).
 """
@@ -66,13 +70,16 @@ def score(test, maps, name, extra, soft=True):
     )
 
 
-def hard_masked_out_accuracy(model, detector, test, masks):
-    """The detector's accuracy on what the decision mask `m > 0.5` leaves."""
-    decision = (masks > 0.5).astype("float32")[..., None]
-    fill = keras.ops.convert_to_numpy(model.fill).reshape(1, 1, 1, -1)
-    masked_out = test["images"] * (1.0 - decision) + decision * fill
-    predictions = detector.predict(masked_out, verbose=0).argmax(-1)
-    return float(np.mean(predictions == test["labels"]))
+def independent_judge(train, fill):
+    """The benchmark's judge, trained once per data set and seed."""
+    path = os.path.join(CACHE, f"judge_{VARIANT}_{SIZE}_{NTRAIN}_{SEED}.keras")
+    if os.path.exists(path):
+        return keras.saving.load_model(path)
+    judge = kca.evaluation.train_judge(
+        train["images"], train["labels"], K, fill, seed=SEED + 500
+    )
+    judge.save(path)
+    return judge
 
 
 def main(specs):
@@ -93,12 +100,34 @@ def main(specs):
         detector.save(path)
     outputs = detector.predict(test["images"], verbose=0)
     accuracy = float(np.mean(outputs.argmax(-1) == test["labels"]))
+    fill = train["images"].mean(axis=(0, 1, 2))
+    judge = independent_judge(train, fill)
+    judge_accuracy = float(
+        np.mean(
+            judge.predict(test["images"], verbose=0).argmax(-1)
+            == test["labels"]
+        )
+    )
+    print(json.dumps({"detector_acc": accuracy, "judge_acc": judge_accuracy}))
     for spec in specs:
         if spec == "gradcam":
             maps = kca.explainers.GradCAM(detector).explain(
                 test["images"], test["labels"]
             )
-            score(test, maps, "gradcam", {"acc": accuracy})
+            extra = {"acc": accuracy}
+            for threshold in (0.5, float(np.quantile(maps, 0.8))):
+                key = "judge_masked_out_acc" + (
+                    "" if threshold == 0.5 else "_top20"
+                )
+                extra[key] = kca.evaluation.masked_out_accuracy(
+                    judge,
+                    test["images"],
+                    test["labels"],
+                    maps,
+                    fill,
+                    threshold,
+                )
+            score(test, maps, "gradcam", extra)
             continue
         kwargs = json.loads(spec)
         if "lam" in kwargs:
@@ -142,9 +171,14 @@ def main(specs):
             ],
         }
         masks = model.explain(test["images"], verbose=0)
-        extra["hard_masked_out_acc"] = hard_masked_out_accuracy(
-            model, detector, test, masks
-        )
+        model_fill = keras.ops.convert_to_numpy(model.fill)
+        for key, network in (
+            ("hard_masked_out_acc", detector),
+            ("judge_masked_out_acc", judge),
+        ):
+            extra[key] = kca.evaluation.masked_out_accuracy(
+                network, test["images"], test["labels"], masks, model_fill
+            )
         score(test, masks, spec, extra)
         logits = model.explain(test["images"], verbose=0, output="logits")
         score(test, logits, spec + " (logits)", extra, soft=False)

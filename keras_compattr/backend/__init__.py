@@ -134,7 +134,7 @@ def single_pass_loss(terms, factor):
 
 def check_frozen_detector(model):
     """Refuses to train when the detector was made trainable again."""
-    if model.detector.trainable_variables:
+    if model.detector.trainable_variables or model.judge.trainable_variables:
         raise ValueError(
             "The detector has trainable variables. It must stay frozen: set "
             "`model.detector.trainable = False` (the constructor does this; "

@@ -2,6 +2,8 @@
 
 - `evaluate_explanations`: one explanation method, every metric of
   `keras_compattr.metrics` that applies, one dict.
+- `train_judge`, `masked_out_accuracy`: an independent judge of
+  completeness, and its accuracy on what a decision mask leaves out.
 - `format_table`: a Markdown table of several methods.
 - `run_benchmark`: COMET (batch and per-sample hinge), the no-detector
   ablation and Grad-CAM / Saliency / IntegratedGradients / RISE on the
@@ -15,6 +17,8 @@
 
 from keras_compattr.evaluation.benchmark import run_benchmark
 from keras_compattr.evaluation.demo import run_demo
+from keras_compattr.evaluation.judge import masked_out_accuracy
+from keras_compattr.evaluation.judge import train_judge
 from keras_compattr.evaluation.report import METRICS
 from keras_compattr.evaluation.report import CompiledClassifier
 from keras_compattr.evaluation.report import evaluate_explanations
@@ -30,11 +34,13 @@ __all__ = [
     "CompiledClassifier",
     "evaluate_explanations",
     "format_table",
+    "masked_out_accuracy",
     "run_benchmark",
     "run_demo",
     "small_classifier",
     "small_comet",
     "train_classifier",
     "train_comet",
+    "train_judge",
     "unit_maps",
 ]

@@ -101,11 +101,21 @@ def chance_hinge(labels, log_probs):
     [0.6931, 0.0]
     """
     num_classes = log_probs.shape[-1]
-    true_class = _targets(labels, num_classes)
-    # log(1 - p_y) as a log-sum-exp over the other classes: exact for
-    # confident rows, where 1 - exp(log p_y) would round to 0.
-    log_rest = ops.logsumexp(log_probs - 1e9 * true_class, axis=-1)
+    log_rest = _log_rest(labels, log_probs)
     return ops.relu(math.log(1.0 - 1.0 / num_classes) - log_rest)
+
+
+def _log_rest(labels, log_probs):
+    """`log(1 - p_y)` per image, `(N,)`, computed without cancellation.
+
+    `1 - p_y = sum_k (1 - t_k) p_k` for targets `t` that sum to one, so
+    the log is a log-sum-exp of `log p_k + log(1 - t_k)`: exact for
+    confident rows, where `1 - exp(log p_y)` rounds to 0 in float32 and
+    its gradient vanishes, and defined for soft targets too.
+    """
+    targets = _targets(labels, log_probs.shape[-1])
+    log_other = ops.log(ops.maximum(1.0 - targets, 1e-30))
+    return ops.logsumexp(log_probs + log_other, axis=-1)
 
 
 def batch_chance_hinge(labels, log_probs):
@@ -137,12 +147,13 @@ def batch_chance_hinge(labels, log_probs):
     1.0498
     """
     num_classes = log_probs.shape[-1]
-    true_class = _targets(labels, num_classes)
-    mean_probability = ops.mean(
-        ops.sum(true_class * ops.exp(log_probs), axis=-1)
-    )
-    rest = ops.maximum(1.0 - mean_probability, 1e-7)
-    return ops.relu(math.log(1.0 - 1.0 / num_classes) - ops.log(rest))
+    # log(1 - mean_i p_i) = log(mean_i (1 - p_i)), in log space: a
+    # confident detector (true class ahead by 17 logits or more) would
+    # round 1 - p to 0 in float32 and lose the gradient.
+    log_rest = _log_rest(labels, log_probs)
+    count = ops.cast(ops.shape(log_rest)[0], "float32")
+    log_mean_rest = ops.logsumexp(log_rest) - ops.log(count)
+    return ops.relu(math.log(1.0 - 1.0 / num_classes) - log_mean_rest)
 
 
 def total_variation(masks):

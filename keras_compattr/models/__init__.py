@@ -4,6 +4,7 @@
 - `build_selector`, `build_predictor`, `build_classifier`: networks from
   scratch; `as_selector`, `as_predictor`, `as_detector`: networks from any
   backbone or classifier; `RECIPES`: the names of the known backbones;
+- `DetectorHardening`: how the judge of the masked-out image is hardened;
 - `GroupedOptimizer`: one optimizer for the selector, one for the predictor;
 - `load_model`: a saved `.keras` file, with a clear error on a bad one.
 
@@ -21,12 +22,14 @@ from keras_compattr.models.comprehensive_attribution_model import (
     ComprehensiveAttributionModel,
 )
 from keras_compattr.models.grouped_optimizer import GroupedOptimizer
+from keras_compattr.models.hardening import DetectorHardening
 from keras_compattr.models.loading import load_model
 from keras_compattr.models.recipes import RECIPES
 
 __all__ = [
     "RECIPES",
     "ComprehensiveAttributionModel",
+    "DetectorHardening",
     "GroupedOptimizer",
     "as_detector",
     "as_predictor",

@@ -209,6 +209,10 @@ class CometTrainer:
            outputs are not finite, a warning says that the detector penalty
            is meaningless with an untrained detector. Skipped when
            `detector_weight == 0`.
+        4. With `hardening` (the default), the judge of the masked-out
+           image is hardened once (`harden_detector`): a copy of the
+           detector is fine-tuned on the training images with random parts
+           removed. Later calls of `fit` keep it.
 
         After training, when `refresh_batch_norm=True` (the default) and
         `x` can be read again (arrays, `tf.data` datasets, `PyDataset`s),
@@ -239,6 +243,12 @@ class CometTrainer:
             x = detector_check.warn_if_untrained(
                 self.detector, self.num_classes, x, y, kwargs.get("batch_size")
             )
+            if self.hardening is not None and not self.judge_is_hardened:
+                self.harden_detector(
+                    *_training_part(x, y, kwargs.get("validation_split")),
+                    batch_size=kwargs.get("batch_size"),
+                    verbose=kwargs.get("verbose", "auto"),
+                )
         history = super().fit(x, y, **kwargs)
         if refresh_batch_norm:
             self.refresh_batch_norm(
@@ -345,6 +355,51 @@ class CometTrainer:
         """
         return batch_norm.refresh(self, images, batch_size, max_images, warn)
 
+    # === The judge ===
+
+    @property
+    def judge_is_hardened(self):
+        """Whether `harden_detector` has run (saved with the model)."""
+        return bool(ops.convert_to_numpy(self.detector_hardened) > 0.5)
+
+    def harden_detector(self, x, y=None, batch_size=None, verbose="auto"):
+        """Fine-tunes the judge on training images with parts removed.
+
+        `fit` calls this once, before training, when the model has a
+        `hardening` (the default). Call it yourself to harden on other
+        data, or on a generator's images gathered in an array. The
+        detector itself is never changed; the judge (its copy) is, and
+        stays frozen during COMET's training.
+
+        Args:
+            x: images (with labels `y`), or a `tf.data` dataset or
+                `keras.utils.PyDataset` of `(images, labels)`.
+            y: labels for array `x`.
+            batch_size: int, for arrays (default: the hardening's).
+            verbose: Keras verbosity of the fine-tuning.
+
+        Returns:
+            The Keras `History` of the fine-tuning.
+        """
+        if self.hardening is None:
+            raise ValueError(
+                "This model judges with the detector as it is "
+                "(`hardening=False`): there is nothing to harden."
+            )
+        if not self.fill_is_set:
+            self.adapt(x)
+        history = self.hardening.harden(
+            self.hardened_detector,
+            x,
+            y,
+            fill_value=ops.convert_to_numpy(self.fill),
+            output_kind=self._detector_output_kind,
+            batch_size=batch_size,
+            verbose=verbose,
+        )
+        self.detector_hardened.assign(1.0)
+        return history
+
     # === Detector check ===
 
     def detector_accuracy(self, images, labels, batch_size=32):
@@ -397,3 +452,11 @@ class CometTrainer:
         self.fill.assign(mean)
         self.fill_adapted.assign(1.0)
         return mean
+
+
+def _training_part(x, y, validation_split):
+    """`(x, y)` without the share `fit` holds out for validation."""
+    if not validation_split or y is None or not hasattr(x, "shape"):
+        return x, y
+    kept = int(len(x) * (1.0 - float(validation_split)))
+    return x[:kept], y[:kept]

@@ -12,6 +12,7 @@ from keras_compattr.losses import log_probabilities
 from keras_compattr.losses.comet import resolve_objective
 from keras_compattr.models import adapters
 from keras_compattr.models import builders
+from keras_compattr.models import hardening as hardening_lib
 from keras_compattr.models import introspection
 from keras_compattr.models.comet_trainer import CometTrainer
 from keras_compattr.models.mask_model import MaskModel
@@ -79,12 +80,12 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             `input_shape`.
         detector: a trained classifier mapping images to `(N, K)` logits or
             softmax probabilities. It is frozen (`trainable = False`, even
-            when passed trainable) and always called in inference mode;
-            training refuses to run if it is made trainable again. `fit`
-            warns when it looks untrained (see `detector_accuracy`). A
-            KerasHub or KerasCV `ImageClassifier` is wrapped with its input
-            preprocessing (`keras_compattr.models.as_detector`); wrap other
-            classifiers that expect another input range yourself.
+            when passed trainable) and never changed; training refuses to
+            run if it is made trainable again. `fit` warns when it looks
+            untrained (see `detector_accuracy`). A KerasHub or KerasCV
+            `ImageClassifier` is wrapped with its input preprocessing
+            (`keras_compattr.models.as_detector`); wrap other classifiers
+            that expect another input range yourself.
         num_classes: int, number of classes; needed only when no network
             fixes it.
         input_shape: `(H, W, C)`; needed only when no network fixes it.
@@ -114,6 +115,14 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             conclusive, treats rows that lie in `[0, 1]` and sum to one as
             probabilities.
         predictor_output: as `detector_output`, for the predictor.
+        hardening: `True` (the default), `False`, or a
+            `keras_compattr.models.DetectorHardening`. With hardening, the
+            masked-out image is judged by `judge`, a copy of the detector
+            that the first `fit` fine-tunes on images with random parts
+            removed, so that it still recognises a class from part of its
+            evidence and a mask must cover all of it. `False` judges with
+            the detector as it is (the paper's recipe). The judge always
+            runs in inference mode.
         objective: a `keras_compattr.losses.CometObjective`, whose docs
             detail the arguments `detector_weight` to `smoothness_weight`
             above: those are its short form, and are refused alongside it.
@@ -182,6 +191,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         detector_output="auto",
         predictor_output="auto",
         objective=None,
+        hardening=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -233,6 +243,18 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         self.selector = selector
         self.predictor = predictor
         self.detector = detector
+        # === Judge of the masked-out image ===
+        self.hardening = hardening_lib.resolve_hardening(hardening)
+        if self.hardening is not None:
+            self.hardened_detector = hardening_lib.copy_network(
+                detector, name=f"{detector.name}_hardened"
+            )
+        self.detector_hardened = self.add_weight(
+            shape=(),
+            initializer="zeros",
+            trainable=False,
+            name="detector_hardened",
+        )
         self.mask_head = MaskHead(
             image_shape[0], image_shape[1], name="mask_head"
         )
@@ -316,6 +338,17 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
 
     # === Forward pass ===
 
+    @property
+    def judge(self):
+        """The network that judges the masked-out image.
+
+        The detector's hardened copy (`hardening`, the default), or the
+        detector itself (`hardening=False`).
+        """
+        if self.hardening is None:
+            return self.detector
+        return self.hardened_detector
+
     def compute_mask_logits(self, images, training=False):
         """Pre-sigmoid mask scores `(N, H, W, 1)` for images in `[0, 1]`."""
         features = self.selector(images, training=training)
@@ -369,7 +402,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             self._predictor_output_kind,
         )
         detector_log_probs = log_probabilities(
-            self.detector(masked_out, training=False),
+            self.judge(masked_out, training=False),
             self._detector_output_kind,
         )
         terms = self.objective(
@@ -489,6 +522,9 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
                 "objective": keras.saving.serialize_keras_object(
                     self.objective
                 ),
+                "hardening": None
+                if self.hardening is None
+                else keras.saving.serialize_keras_object(self.hardening),
             }
         )
         return config
@@ -511,6 +547,8 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             config["area_budget"] = keras.saving.deserialize_keras_object(
                 config["area_budget"]
             )
+        # Files saved before hardening judged with the detector itself.
+        config.setdefault("hardening", None)
         if config.get("input_shape") is not None:
             config["input_shape"] = tuple(config["input_shape"])
         return cls(**config)

@@ -1,0 +1,322 @@
+"""`DetectorHardening`: a judge of the masked-out image that partial
+evidence cannot fool.
+
+COMET punishes the selector while the frozen detector still recognises the
+class in the masked-out image. A detector trained on whole images only
+often stops recognising a glyph or a silhouette once part of it is erased,
+so a mask that covers half of the evidence already passes. Hardening
+fine-tunes a *copy* of the detector on images with random parts removed
+(`keras_compattr.layers.RandomCellMask`), so that the judge still finds
+the class in what is left of it. The user's detector is never changed.
+"""
+
+import copy as copy_module
+
+import keras
+import numpy as np
+
+from keras_compattr.api_export import keras_compattr_export
+from keras_compattr.layers.random_cell_mask import RandomCellMask
+from keras_compattr.losses import log_probabilities
+from keras_compattr.losses.objective import per_sample_cross_entropy
+from keras_compattr.models import batch_norm
+from keras_compattr.models.data_access import can_read_again
+from keras_compattr.models.data_access import image_batches
+from keras_compattr.utils import to_unit_range
+from keras_compattr.utils import to_unit_range_numpy
+
+
+def copy_network(network, name=None):
+    """A new network with `network`'s architecture and weights.
+
+    Args:
+        network: a serialisable Keras model.
+        name: optional name of the copy.
+
+    Returns:
+        The copy, built, with the same weights and `trainable = False`.
+    """
+    config = keras.saving.serialize_keras_object(network)
+    config = copy_module.deepcopy(config)
+    config.pop("compile_config", None)
+    if name is not None and isinstance(config.get("config"), dict):
+        config["config"]["name"] = name
+    duplicate = keras.saving.deserialize_keras_object(config)
+    if not duplicate.built:
+        duplicate.build(network.input_shape)
+    duplicate.set_weights(network.get_weights())
+    duplicate.trainable = False
+    return duplicate
+
+
+class _MaskedClassifier(keras.Model):
+    """`judge(random_cell_mask(x))` as log-probabilities, for `fit`."""
+
+    def __init__(self, judge, masking, output_kind, **kwargs):
+        super().__init__(**kwargs)
+        self.judge = judge
+        self.masking = masking
+        self.output_kind = output_kind
+
+    def call(self, images, training=False):
+        images = self.masking(to_unit_range(images), training=training)
+        return log_probabilities(
+            self.judge(images, training=training), self.output_kind
+        )
+
+
+def _cross_entropy(labels, log_probs):
+    return per_sample_cross_entropy(labels, log_probs)
+
+
+@keras_compattr_export("keras_compattr.models.DetectorHardening")
+class DetectorHardening:
+    """How COMET hardens its judge of the masked-out image.
+
+    `fit` of a `ComprehensiveAttributionModel` first fine-tunes a copy of
+    the detector on the training images with random parts removed
+    (`keras_compattr.layers.RandomCellMask`: random grids of 2 to 16 cells
+    a side, every removed share equally likely, a quarter of the images
+    whole), then re-estimates the copy's batch-norm statistics on such
+    images. COMET then judges its masked-out images with this copy, which
+    still recognises a class from part of its evidence, so a mask must
+    cover *all* of the evidence to pass. The detector passed by the user
+    is never changed, and serves as the black box (Grad-CAM, evaluation).
+
+    The recipe is EVAL-X's (Jethani et al., 2021): a classifier fine-tuned
+    on inputs masked at random recognises partial inputs, and since the
+    random masks carry no class information, it does not learn to read
+    the class from the shape of a hole. `hardening=False` in the model
+    gives the paper's recipe (the frozen detector as it is).
+
+    Args:
+        epochs: int >= 1, fine-tuning epochs over the training data.
+        learning_rate: float, Adam's learning rate (constant).
+        batch_size: int, batch size for array inputs.
+        max_images: int or `None`, images of array inputs to fine-tune on
+            at most (`None`: all).
+        min_cells: int, the coarsest random grid, in cells per side.
+        max_cells: int, the finest random grid.
+        whole_fraction: float in `[0, 1]`, share of images left whole.
+        fade_fraction: float in `[0, 1]`, share of images whose removed
+            cells are faded rather than removed.
+        seed: int or `None`, seed of the random masks.
+
+    Example:
+
+    ```python
+    import keras
+
+    import keras_compattr as kca
+
+    data = kca.datasets.synthetic(num_images=64, image_size=32, seed=0)
+    detector = kca.models.build_classifier((32, 32, 3), 4, widths=(4, 8))
+    detector.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    detector.fit(data["images"], data["labels"], epochs=1, verbose=0)
+    model = kca.ComprehensiveAttributionModel(
+        selector=kca.models.build_selector(
+            (32, 32, 3), backbone="tiny", width=4
+        ),
+        predictor=kca.models.build_classifier((32, 32, 3), 4, widths=(4,)),
+        detector=detector,
+        hardening=kca.models.DetectorHardening(epochs=1),
+    )
+    model.compile()
+    # Hardens `model.judge` (a copy of the detector), then trains COMET.
+    model.fit(data["images"], data["labels"], epochs=1, verbose=0)
+    ```
+
+    Reference:
+        [Jethani et al., 2021](https://arxiv.org/abs/2103.01890)
+    """
+
+    def __init__(
+        self,
+        epochs=4,
+        learning_rate=5e-4,
+        batch_size=64,
+        max_images=None,
+        min_cells=2,
+        max_cells=16,
+        whole_fraction=0.25,
+        fade_fraction=0.25,
+        seed=None,
+    ):
+        if int(epochs) < 1:
+            raise ValueError(
+                "`epochs` must be at least 1; pass `hardening=False` to "
+                f"the model to judge with the detector as it is. Received "
+                f"epochs={epochs!r}."
+            )
+        if not float(learning_rate) > 0.0:
+            raise ValueError(
+                "`learning_rate` must be positive. Received "
+                f"learning_rate={learning_rate!r}."
+            )
+        self.epochs = int(epochs)
+        self.learning_rate = float(learning_rate)
+        self.batch_size = int(batch_size)
+        self.max_images = None if max_images is None else int(max_images)
+        self.min_cells = int(min_cells)
+        self.max_cells = int(max_cells)
+        self.whole_fraction = float(whole_fraction)
+        self.fade_fraction = float(fade_fraction)
+        self.seed = seed
+        # Checks the mask settings now rather than at `fit`.
+        self.masking(0.5)
+
+    def masking(self, fill_value):
+        """The `RandomCellMask` of these settings, with `fill_value`."""
+        return RandomCellMask(
+            fill_value=fill_value,
+            min_cells=self.min_cells,
+            max_cells=self.max_cells,
+            whole_fraction=self.whole_fraction,
+            fade_fraction=self.fade_fraction,
+            seed=self.seed,
+        )
+
+    def harden(
+        self,
+        judge,
+        x,
+        y=None,
+        fill_value=0.5,
+        output_kind="logits",
+        batch_size=None,
+        verbose="auto",
+    ):
+        """Fine-tunes `judge` in place on randomly masked images.
+
+        Args:
+            judge: the network to fine-tune (a copy of the detector; see
+                `copy_network`). It is frozen again afterwards.
+            x: images (with labels `y`), a `tf.data` dataset or a
+                `keras.utils.PyDataset` of `(images, labels)`: data that
+                can be read again.
+            y: labels for array `x`.
+            fill_value: the value of removed pixels.
+            output_kind: `"logits"` or `"probabilities"`, what `judge`
+                returns.
+            batch_size: int, overrides `self.batch_size` for arrays.
+            verbose: Keras verbosity of the fine-tuning `fit`.
+
+        Returns:
+            The Keras `History` of the fine-tuning.
+        """
+        if not can_read_again(x):
+            raise ValueError(
+                "The detector cannot be hardened on a generator, which "
+                "would be consumed: pass an array, a `tf.data` dataset or "
+                "a `keras.utils.PyDataset`; or call "
+                "`model.harden_detector(images, labels)` on training images "
+                "first; or pass `hardening=False` to the model."
+            )
+        masking = self.masking(fill_value)
+        wrapper = _MaskedClassifier(
+            judge, masking, output_kind, name="detector_hardening"
+        )
+        judge.trainable = True
+        try:
+            wrapper.compile(
+                optimizer=keras.optimizers.Adam(self.learning_rate),
+                loss=_cross_entropy,
+                jit_compile=False,
+            )
+            if y is not None and self.max_images is not None:
+                x, y = x[: self.max_images], y[: self.max_images]
+            history = wrapper.fit(
+                x,
+                y,
+                epochs=self.epochs,
+                batch_size=(batch_size or self.batch_size)
+                if y is not None
+                else None,
+                shuffle=y is not None,
+                verbose=verbose,
+            )
+            self._refresh_batch_norm(wrapper, judge, x, batch_size)
+        finally:
+            judge.trainable = False
+        return history
+
+    def _refresh_batch_norm(self, wrapper, judge, x, batch_size):
+        """Exact batch-norm statistics of `judge` on masked images."""
+        layers = batch_norm.batch_norm_layers(judge)
+        if not layers:
+            return
+        with batch_norm.exact_average(layers) as average:
+            for batch in image_batches(
+                x, batch_size or self.batch_size, max_images=2048
+            ):
+                average.step()
+                wrapper(
+                    keras.ops.convert_to_tensor(to_unit_range_numpy(batch)),
+                    training=True,
+                )
+
+    def get_config(self):
+        return {
+            "epochs": self.epochs,
+            "learning_rate": self.learning_rate,
+            "batch_size": self.batch_size,
+            "max_images": self.max_images,
+            "min_cells": self.min_cells,
+            "max_cells": self.max_cells,
+            "whole_fraction": self.whole_fraction,
+            "fade_fraction": self.fade_fraction,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def resolve_hardening(hardening):
+    """`DetectorHardening` or `None` from the model's `hardening` argument.
+
+    `True` gives the default settings, `False` or `None` none (the
+    paper's recipe), a `DetectorHardening` or its config itself.
+    """
+    if hardening is True:
+        return DetectorHardening()
+    if hardening is False or hardening is None:
+        return None
+    if isinstance(hardening, dict):
+        return keras.saving.deserialize_keras_object(hardening)
+    if isinstance(hardening, DetectorHardening):
+        return hardening
+    raise TypeError(
+        "`hardening` must be True, False or a "
+        "`keras_compattr.models.DetectorHardening`. Received "
+        f"hardening={hardening!r}."
+    )
+
+
+def masked_accuracy(judge, images, labels, hardening, fill_value, seed=0):
+    """Accuracy of `judge` on whole images and on randomly masked ones.
+
+    Args:
+        judge: a classifier (logits or probabilities).
+        images: `(N, H, W, C)` images in `[0, 1]` or `0..255`.
+        labels: `(N,)` integer labels.
+        hardening: the `DetectorHardening` whose masks are used.
+        fill_value: the value of removed pixels.
+        seed: int, seed of the masks.
+
+    Returns:
+        `(whole, masked)`: two Python floats.
+    """
+    images = to_unit_range_numpy(np.asarray(images))
+    labels = np.asarray(labels).reshape(-1)
+    masking = copy_module.copy(hardening)
+    masking.seed = seed
+    layer = masking.masking(fill_value)
+    masked = keras.ops.convert_to_numpy(layer(images, training=True))
+    scores = [
+        np.mean(judge.predict(batch, verbose=0).argmax(-1) == labels)
+        for batch in (images, masked)
+    ]
+    return float(scores[0]), float(scores[1])
