@@ -70,6 +70,13 @@ def score(test, maps, name, extra, soft=True):
     )
 
 
+def partial_evidence_accuracy(network, test, fill):
+    """Accuracy with the first evidence part removed, the second kept."""
+    return kca.evaluation.masked_out_accuracy(
+        network, test["images"], test["labels"], test["part_masks"][:, 0], fill
+    )
+
+
 def independent_judge(train, fill):
     """The benchmark's judge, trained once per data set and seed."""
     path = os.path.join(CACHE, f"judge_{VARIANT}_{SIZE}_{NTRAIN}_{SEED}.keras")
@@ -108,7 +115,19 @@ def main(specs):
             == test["labels"]
         )
     )
-    print(json.dumps({"detector_acc": accuracy, "judge_acc": judge_accuracy}))
+    print(
+        json.dumps(
+            {
+                "detector_acc": accuracy,
+                "judge_acc": judge_accuracy,
+                "detector_half_acc": partial_evidence_accuracy(
+                    detector, test, fill
+                ),
+                "judge_half_acc": partial_evidence_accuracy(judge, test, fill),
+            }
+        ),
+        flush=True,
+    )
     for spec in specs:
         if spec == "gradcam":
             maps = kca.explainers.GradCAM(detector).explain(
@@ -172,6 +191,9 @@ def main(specs):
         }
         masks = model.explain(test["images"], verbose=0)
         model_fill = keras.ops.convert_to_numpy(model.fill)
+        extra["comet_judge_half_acc"] = partial_evidence_accuracy(
+            model.judge, test, model_fill
+        )
         for key, network in (
             ("hard_masked_out_acc", detector),
             ("judge_masked_out_acc", judge),

@@ -18,7 +18,7 @@ from unittest import mock
 import keras
 import numpy as np
 
-from keras_compattr.models import comprehensive_attribution_model
+from keras_compattr.models import hardening
 from tests.conftest import tiny_classifier
 from tests.conftest import tiny_model
 
@@ -87,8 +87,8 @@ def test_loading_is_silent_and_exact(data, tmp_path):
     # A file saved before the fix: the detector's compile state included.
     old_path = str(tmp_path / "old.keras")
     with mock.patch.object(
-        comprehensive_attribution_model,
-        "_frozen_config",
+        hardening,
+        "frozen_config",
         keras.saving.serialize_keras_object,
     ):
         model.save(old_path)

@@ -3,8 +3,8 @@
 COMET's own judge is the network it was trained against, so its
 masked-out accuracy says little about the evidence itself: a mask can be
 shaped to fool one network. The benchmark scores every mask with a judge
-that COMET never saw: another architecture (a plain convolutional network
-without batch norm), another seed and other random masks, trained from
+that COMET never saw: another architecture (a wider ResNet than the
+benchmark's detector), another seed and other random masks, trained from
 scratch on images with random parts removed, so that it recognises a
 class from part of its evidence.
 
@@ -18,18 +18,7 @@ import numpy as np
 
 from keras_compattr.api_export import keras_compattr_export
 from keras_compattr.layers.random_cell_mask import RandomCellMask
-
-
-def _plain_classifier(input_shape, num_classes, widths, name):
-    inputs = keras.Input(input_shape)
-    x = inputs
-    for width in widths:
-        x = keras.layers.Conv2D(width, 3, padding="same", activation="relu")(x)
-        x = keras.layers.Conv2D(width, 3, padding="same", activation="relu")(x)
-        x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(num_classes)(x)
-    return keras.Model(inputs, outputs, name=name)
+from keras_compattr.models.builders import build_classifier
 
 
 @keras_compattr_export("keras_compattr.evaluation.train_judge")
@@ -39,7 +28,7 @@ def train_judge(
     num_classes,
     fill_value,
     seed=0,
-    epochs=15,
+    epochs=12,
     batch_size=64,
     widths=(24, 48, 96),
     verbose=0,
@@ -54,7 +43,8 @@ def train_judge(
         seed: int, seed of the weights and the masks.
         epochs: int, training epochs (Adam 2e-3, cosine decay).
         batch_size: int.
-        widths: the widths of the three convolutional stages.
+        widths: the widths of the ResNet's stages
+            (`keras_compattr.models.build_classifier`).
         verbose: Keras verbosity of `fit`.
 
     Returns:
@@ -66,13 +56,15 @@ def train_judge(
     >>> from keras_compattr.evaluation import train_judge
     >>> images = np.random.default_rng(0).random((16, 16, 16, 3))
     >>> judge = train_judge(images, np.arange(16) % 2, 2, 0.5, epochs=1,
-    ...                     widths=(4, 8, 8))
+    ...                     widths=(4, 8))
     >>> judge.output_shape
     (None, 2)
     """
     keras.utils.set_random_seed(seed)
     shape = tuple(np.shape(images)[1:])
-    judge = _plain_classifier(shape, num_classes, widths, "judge")
+    judge = build_classifier(
+        shape, num_classes, widths=widths, blocks_per_stage=1, name="judge"
+    )
     trainer = keras.Sequential(
         [
             keras.Input(shape),

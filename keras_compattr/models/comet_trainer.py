@@ -360,6 +360,8 @@ class CometTrainer:
     @property
     def judge_is_hardened(self):
         """Whether `harden_detector` has run (saved with the model)."""
+        if self.hardening is None:
+            return False
         return bool(ops.convert_to_numpy(self.detector_hardened) > 0.5)
 
     def harden_detector(self, x, y=None, batch_size=None, verbose="auto"):

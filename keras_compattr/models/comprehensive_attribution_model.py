@@ -243,18 +243,6 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         self.selector = selector
         self.predictor = predictor
         self.detector = detector
-        # === Judge of the masked-out image ===
-        self.hardening = hardening_lib.resolve_hardening(hardening)
-        if self.hardening is not None:
-            self.hardened_detector = hardening_lib.copy_network(
-                detector, name=f"{detector.name}_hardened"
-            )
-        self.detector_hardened = self.add_weight(
-            shape=(),
-            initializer="zeros",
-            trainable=False,
-            name="detector_hardened",
-        )
         self.mask_head = MaskHead(
             image_shape[0], image_shape[1], name="mask_head"
         )
@@ -281,6 +269,20 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             trainable=False,
             name="fill_adapted",
         )
+
+        # === Judge of the masked-out image ===
+        self.hardening = hardening_lib.resolve_hardening(hardening)
+        if self.hardening is not None:
+            self.hardened_detector = hardening_lib.copy_network(
+                detector, name=f"{detector.name}_hardened"
+            )
+            # (Created only with hardening: files saved before it load.)
+            self.detector_hardened = self.add_weight(
+                shape=(),
+                initializer="zeros",
+                trainable=False,
+                name="detector_hardened",
+            )
 
         # === Objective ===
         objective.build(num_classes)
@@ -513,7 +515,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
                 "predictor": keras.saving.serialize_keras_object(
                     self.predictor
                 ),
-                "detector": _frozen_config(self.detector),
+                "detector": hardening_lib.frozen_config(self.detector),
                 "num_classes": self.num_classes,
                 "input_shape": self.image_shape,
                 "fill_value": self.fill_value,
@@ -533,7 +535,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
     def from_config(cls, config):
         # Deserialisation consumes nested dicts: work on a copy.
         config = copy.deepcopy(config)
-        # Files saved before `_frozen_config` hold the detector's training
+        # Files saved before `frozen_config` hold the detector's training
         # state: restoring it warns, and COMET never uses it.
         config["detector"].pop("compile_config", None)
         for name in ("selector", "predictor", "detector", "objective"):
@@ -553,25 +555,3 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             config["input_shape"] = tuple(config["input_shape"])
         return cls(**config)
 
-
-def _frozen_config(detector):
-    """The detector's config without its compile state.
-
-    The detector comes trained and compiled (optimizer, loss, metrics),
-    and COMET freezes it. Restoring its compile state on load builds an
-    optimizer for no trainable variables, which then cannot take the saved
-    optimizer's variables: Keras warns "Skipping variable loading for
-    optimizer" and drops them. COMET never trains the detector, so its
-    saved form is the frozen network alone. (The optimizer's variables
-    are still written with the detector's, and ignored on load.)
-
-    Args:
-        detector: the frozen detector, a `keras.Model`.
-
-    Returns:
-        A dict, `keras.saving.serialize_keras_object(detector)` less its
-        `"compile_config"`.
-    """
-    config = keras.saving.serialize_keras_object(detector)
-    config.pop("compile_config", None)
-    return config

@@ -26,6 +26,29 @@ from keras_compattr.utils import to_unit_range
 from keras_compattr.utils import to_unit_range_numpy
 
 
+def frozen_config(detector):
+    """The detector's config without its compile state.
+
+    The detector comes trained and compiled (optimizer, loss, metrics),
+    and COMET freezes it. Restoring its compile state on load builds an
+    optimizer for no trainable variables, which then cannot take the saved
+    optimizer's variables: Keras warns "Skipping variable loading for
+    optimizer" and drops them. COMET never trains the detector, so its
+    saved form is the frozen network alone. (The optimizer's variables
+    are still written with the detector's, and ignored on load.)
+
+    Args:
+        detector: the frozen detector, a `keras.Model`.
+
+    Returns:
+        A dict, `keras.saving.serialize_keras_object(detector)` less its
+        `"compile_config"`.
+    """
+    config = keras.saving.serialize_keras_object(detector)
+    config.pop("compile_config", None)
+    return config
+
+
 def copy_network(network, name=None):
     """A new network with `network`'s architecture and weights.
 
@@ -36,9 +59,7 @@ def copy_network(network, name=None):
     Returns:
         The copy, built, with the same weights and `trainable = False`.
     """
-    config = keras.saving.serialize_keras_object(network)
-    config = copy_module.deepcopy(config)
-    config.pop("compile_config", None)
+    config = copy_module.deepcopy(frozen_config(network))
     if name is not None and isinstance(config.get("config"), dict):
         config["config"]["name"] = name
     duplicate = keras.saving.deserialize_keras_object(config)
