@@ -148,6 +148,17 @@ def main(specs):
                 )
             score(test, maps, "gradcam", extra)
             continue
+        if spec == "rise":
+            maps = kca.explainers.RISE(
+                detector, num_masks=500, fill=fill, seed=SEED
+            ).explain(test["images"], test["labels"])
+            maps = kca.evaluation.unit_maps(maps)
+            extra = {"acc": accuracy}
+            extra["judge_masked_out_acc"] = kca.evaluation.masked_out_accuracy(
+                judge, test["images"], test["labels"], maps, fill
+            )
+            score(test, maps, "rise", extra)
+            continue
         kwargs = json.loads(spec)
         if "lam" in kwargs:
             lam = kwargs.pop("lam")

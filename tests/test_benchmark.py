@@ -127,12 +127,13 @@ def test_quick_benchmark_from_the_command_line(tmp_path, capsys):
         assert 0.0 <= results["deletion_accuracy_5"] <= 1.0, name
         assert results["robustness_background_swap"] is not None, name
         assert results["images_per_second"] > 0, name
+        assert 0.0 <= results["judge_masked_out_accuracy"] <= 1.0, name
     for name, _ in COMET_VARIANTS:
         assert report["results"][name]["masked_out_accuracy"] is not None
     assert report["config"]["quick"] is True
     with open(os.path.join(output, "benchmark.md")) as f:
         table = f.read()
-    assert table.startswith("| metric | COMET (auto area) |")
+    assert table.startswith("| metric | COMET (default) |")
     assert table.strip() in capsys.readouterr().out
     for figure in ("comparison_seed0.png", "curves_seed0.png"):
         assert os.path.getsize(os.path.join(output, figure)) > 1000

@@ -409,9 +409,9 @@ def test_benchmark_methods_flag_parses_and_refuses_unknown_rows():
 
     parser = build_parser()
     args = parser.parse_args(
-        ["benchmark", "--methods", "COMET (auto area)", "Grad-CAM"]
+        ["benchmark", "--methods", "COMET (default)", "Grad-CAM"]
     )
-    assert args.methods == ["COMET (auto area)", "Grad-CAM"]
+    assert args.methods == ["COMET (default)", "Grad-CAM"]
     with pytest.raises(SystemExit):
         parser.parse_args(["benchmark", "--methods", "LIME"])
 

@@ -9,6 +9,7 @@ import numpy as np
 METRICS = (
     ("accuracy", "accuracy", "higher"),
     ("masked_out_accuracy", "detector acc. on masked-out", "lower"),
+    ("judge_masked_out_accuracy", "independent judge on masked-out", ""),
     ("area", "selected area (map > 0.5)", ""),
     ("pxap", "PxAP", "higher"),
     ("part_coverage", "part coverage", "higher"),

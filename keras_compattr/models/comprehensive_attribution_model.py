@@ -554,4 +554,3 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         if config.get("input_shape") is not None:
             config["input_shape"] = tuple(config["input_shape"])
         return cls(**config)
-
