@@ -390,6 +390,12 @@ class CometTrainer:
             )
         if not self.fill_is_set:
             self.adapt(x)
+        if verbose != 0:
+            print(
+                "Hardening the judge (a copy of the detector) on images with "
+                f"random parts removed: {self.hardening.epochs} epochs.",
+                flush=True,
+            )
         history = self.hardening.harden(
             self.hardened_detector,
             x,
@@ -398,6 +404,7 @@ class CometTrainer:
             output_kind=self._detector_output_kind,
             batch_size=batch_size,
             verbose=verbose,
+            jit_compile=self.jit_compile if self.compiled else "auto",
         )
         self.detector_hardened.assign(1.0)
         return history

@@ -207,6 +207,7 @@ class DetectorHardening:
         output_kind="logits",
         batch_size=None,
         verbose="auto",
+        jit_compile="auto",
     ):
         """Fine-tunes `judge` in place on randomly masked images.
 
@@ -222,6 +223,7 @@ class DetectorHardening:
                 returns.
             batch_size: int, overrides `self.batch_size` for arrays.
             verbose: Keras verbosity of the fine-tuning `fit`.
+            jit_compile: as in `keras.Model.compile`.
 
         Returns:
             The Keras `History` of the fine-tuning.
@@ -243,7 +245,8 @@ class DetectorHardening:
             wrapper.compile(
                 optimizer=keras.optimizers.Adam(self.learning_rate),
                 loss=_cross_entropy,
-                jit_compile=False,
+                metrics=["accuracy"],
+                jit_compile=jit_compile,
             )
             if y is not None and self.max_images is not None:
                 x, y = x[: self.max_images], y[: self.max_images]
