@@ -122,7 +122,10 @@ def run_demo(
         test["images"], test["labels"], verbose=0, return_dict=True
     )["accuracy"]
 
-    _print(f"\n[2/2] Training COMET: selector + predictor ({epochs} epochs)")
+    _print(
+        f"\n[2/2] Training COMET: selector + predictor ({epochs} epochs), "
+        "judged by a hardened copy of the detector"
+    )
     model = small_comet(
         shape,
         num_classes,
@@ -186,7 +189,7 @@ def run_demo(
         f"  COMET accuracy, P(masked-in)       {results['comet_accuracy']:7.1%}"
     )
     _print(
-        "  detector accuracy on masked-out    "
+        "  judge accuracy on masked-out       "
         f"{results['masked_out_detector_accuracy']:7.1%}  (chance "
         f"{1 / num_classes:.0%})"
     )
