@@ -71,7 +71,7 @@ def silhouettes(count, seed):
         )
         taken = np.zeros((SIZE, SIZE), bool)
         stamps = [
-            (_shape(labels[i], int(rng.integers(6, 10))), p) for p in (0, 1)
+            (_shape(labels[i], int(rng.integers(7, 11))), p) for p in (0, 1)
         ]
         stamps += [
             (_ellipse(rng, int(rng.integers(5, 9))), None) for _ in (0, 1)
@@ -134,7 +134,7 @@ def main(specs):
     keras.utils.set_random_seed(SEED)
     detector = recipe.small_classifier(shape, K, "detector")
     recipe.train_classifier(
-        detector, train["images"], train["labels"], epochs=8, verbose=0
+        detector, train["images"], train["labels"], epochs=12, verbose=0
     )
     judge = kca.evaluation.train_judge(
         judge_data["images"], judge_data["labels"], K, fill, seed=SEED + 500

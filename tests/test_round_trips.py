@@ -34,6 +34,20 @@ INSTANCES = {
     "keras_compattr.layers.ImagePreprocessing": lambda: (
         kca.layers.ImagePreprocessing("caffe")
     ),
+    "keras_compattr.layers.RandomCellMask": lambda: kca.layers.RandomCellMask(
+        [0.1, 0.2, 0.3],
+        min_cells=3,
+        max_cells=9,
+        whole_fraction=0.1,
+        fade_fraction=0.5,
+        seed=4,
+        name="cells",
+    ),
+    "keras_compattr.models.DetectorHardening": lambda: (
+        kca.models.DetectorHardening(
+            epochs=2, learning_rate=1e-3, max_images=100, max_cells=8, seed=1
+        )
+    ),
     "keras_compattr.losses.AreaMultiplier": lambda: kca.losses.AreaMultiplier(
         5, tolerance=0.05, rate=0.2, momentum=0.5, initial_multiplier=2.0
     ),
@@ -58,7 +72,10 @@ INSTANCES = {
         )
     ),
     "keras_compattr.models.ComprehensiveAttributionModel": lambda: tiny_model(
-        margin=1.0, area_budget=0.3, fill_value=0.2
+        margin=1.0,
+        area_budget=0.3,
+        fill_value=0.2,
+        hardening=kca.models.DetectorHardening(epochs=2, seed=3),
     ),
 }
 # The model is exported under two paths; one instance serves both.
