@@ -604,3 +604,41 @@ def test_evaluate_and_explain_check_the_model_against_the_data(
     assert main([*explain, "--model", model, text]) == 2
     line = _error_line(capsys)
     assert repr(text) in line and "BytesIO" not in line
+
+
+def test_resume_and_early_stopping_reach_fit(trained, tmp_path, monkeypatch):
+    import shutil
+
+    import keras_compattr.training as training
+    from keras_compattr.callbacks import BackupAndRestore
+
+    output = str(tmp_path / "run")
+    os.makedirs(os.path.join(output, "backup"))
+    shutil.copy(os.path.join(trained, "detector.keras"), output)
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def train_comet(model, x, callbacks=(), **kwargs):
+        seen["callbacks"] = callbacks
+        raise Stop
+
+    monkeypatch.setattr(training, "train_comet", train_comet)
+    argv = ["train", "--output", output, *TINY_TRAIN, "--early-stopping", "2"]
+    with pytest.raises(Stop):
+        main([*argv, "--resume"])
+    # The detector of the interrupted run is used, not trained again.
+    assert not os.path.exists(os.path.join(output, "detector_history.json"))
+    [backup] = [c for c in seen["callbacks"] if isinstance(c, BackupAndRestore)]
+    assert backup.backup_dir == os.path.join(output, "backup")
+    [stopping] = [
+        c for c in seen["callbacks"] if type(c).__name__ == "EarlyStopping"
+    ]
+    assert stopping.patience == 2 and stopping.monitor == "val_loss"
+    assert os.path.isdir(os.path.join(output, "backup"))
+    # Without --resume, an old backup is dropped: a new run starts anew.
+    with pytest.raises(Stop):
+        main(argv + ["--detector", os.path.join(trained, "detector.keras")])
+    assert not os.path.exists(os.path.join(output, "backup"))
+    assert main([*argv, "--early-stopping", "0"]) == 2
