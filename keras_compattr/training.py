@@ -239,6 +239,26 @@ def _fit(model, x, y, epochs, batch_size, validation_data, callbacks, verbose):
     )
 
 
+def _unit_range(data):
+    """Arrays, `(images, labels)` tuples and datasets with `[0, 1]` images.
+
+    The rule of `keras_compattr.utils.to_unit_range`, so that a detector
+    learns on the images COMET will show it. Other data is returned as it
+    is.
+    """
+    from keras_compattr.utils import images
+
+    if data is None:
+        return None
+    if isinstance(data, (tuple, list)) and data and hasattr(data[0], "shape"):
+        return (_unit_range(data[0]), *data[1:])
+    if hasattr(data, "element_spec"):
+        return images.to_unit_range_dataset(data)
+    if hasattr(data, "shape") and hasattr(data, "dtype"):
+        return images.to_unit_range_numpy(data)
+    return data
+
+
 def inference_accuracy(model, x, y=None, batch_size=64, max_images=None):
     """Accuracy of a classifier in inference mode (`training=False`).
 
@@ -326,7 +346,12 @@ def train_classifier(
     """Compiles and fits a classifier (logits) with Adam, then checks it.
 
     This is how the benchmark and the command line train the detector (the
-    black-box classifier). After `fit`, the batch-norm statistics are
+    black-box classifier). Images are fed as `ComprehensiveAttributionModel`
+    reads them (`keras_compattr.utils.to_unit_range`): arrays and
+    `tf.data` datasets of `uint8` images or of floats in `0..255` (such
+    as `keras.utils.image_dataset_from_directory` yields) are divided by
+    255, so the detector learns on the `[0, 1]` images COMET shows it.
+    After `fit`, the batch-norm statistics are
     re-estimated on the training data
     (`keras_compattr.models.batch_norm.refresh_classifier`: a short run
     leaves them far from the weights', and the classifier near chance in
@@ -337,7 +362,8 @@ def train_classifier(
 
     Args:
         model: a Keras classifier returning logits.
-        x: images `(N, H, W, C)`, or a dataset of `(images, labels)`.
+        x: images `(N, H, W, C)`, or a dataset of `(images, labels)`:
+            pixels in `[0, 1]`, `0..255` integers or `0..255` floats.
         y: labels `(N,)` for array `x`; `None` for a dataset.
         epochs: int.
         batch_size: int, for array inputs.
@@ -372,6 +398,7 @@ def train_classifier(
     """
     from keras_compattr.models.batch_norm import refresh_classifier
 
+    x, validation_data = _unit_range(x), _unit_range(validation_data)
     steps = _steps_per_epoch(x, y, batch_size, steps_per_epoch)
     model.compile(
         optimizer=keras.optimizers.Adam(
