@@ -134,3 +134,20 @@ def test_train_classifier_warns_when_near_chance():
         )
     assert history.inference_split == "training"
     assert history.inference_accuracy == pytest.approx(1 / 3)
+
+
+def test_train_classifier_feeds_images_as_comet_reads_them():
+    import tensorflow as tf
+
+    from keras_compattr.training import _unit_range
+
+    images, labels = _bright_channel_data(6)
+    for given in (images * 255.0, np.round(images * 255).astype("uint8")):
+        np.testing.assert_allclose(_unit_range(given), images, atol=3e-3)
+        ds = tf.data.Dataset.from_tensor_slices((given, labels)).batch(3)
+        batches = [np.asarray(x) for x, _ in _unit_range(ds)]
+        np.testing.assert_allclose(np.concatenate(batches), images, atol=3e-3)
+        pair = _unit_range((given, labels))
+        assert pair[1] is labels
+        np.testing.assert_allclose(pair[0], images, atol=3e-3)
+    np.testing.assert_array_equal(_unit_range(images), images)
