@@ -642,3 +642,49 @@ def test_resume_and_early_stopping_reach_fit(trained, tmp_path, monkeypatch):
         main(argv + ["--detector", os.path.join(trained, "detector.keras")])
     assert not os.path.exists(os.path.join(output, "backup"))
     assert main([*argv, "--early-stopping", "0"]) == 2
+
+
+def test_help_texts_and_faq_agree_with_the_code():
+    import inspect
+
+    from keras_compattr.cli import build_parser
+    from keras_compattr.evaluation import run_demo
+    from keras_compattr.models import ComprehensiveAttributionModel
+
+    parser = build_parser()
+    assert "tensorflow, jax or torch" in " ".join(parser.description.split())
+    demo = parser.commands["demo"].parse_args([]).hinge_reduction
+    assert (
+        demo
+        == inspect.signature(run_demo).parameters["hinge_reduction"].default
+    )
+    model = (
+        inspect.signature(ComprehensiveAttributionModel)
+        .parameters["hinge_reduction"]
+        .default
+    )
+    assert parser.commands["train"].parse_args([]).hinge_reduction is None
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "docs", "faq.md")) as f:
+        faq = " ".join(f.read().split())
+    assert f'keeps the model\'s default (`"{model}"`' in faq
+    assert "`keras-compattr demo` and" in faq
+    assert f'use `"{demo}"` (as `demo --help` shows)' in faq
+
+
+def test_figures_of_train_show_images_across_classes():
+    from keras_compattr.cli.train import _shown_examples
+
+    # A validation split read in order: the first batches hold one class.
+    labels = np.repeat(np.arange(3), 8)
+    images = np.arange(24, dtype="float32")[:, None, None, None] * np.ones(
+        (1, 4, 4, 3), "float32"
+    )
+    batches = [(images[i : i + 4], labels[i : i + 4]) for i in range(0, 24, 4)]
+    shown, shown_labels = _shown_examples(batches, num_classes=3)
+    assert len(shown) == 6
+    assert sorted(shown_labels.tolist()) == [0, 0, 1, 1, 2, 2]
+    # Each image keeps its own label.
+    np.testing.assert_array_equal(
+        labels[shown[:, 0, 0, 0].astype(int)], shown_labels
+    )

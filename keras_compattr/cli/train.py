@@ -138,7 +138,8 @@ def add_parser(commands):
         "--monitor-every",
         type=int,
         default=1,
-        help="save the masks of 6 validation images every N epochs (0: off)",
+        help="save the masks of 6 validation images, spread over the "
+        "classes, every N epochs (0: off)",
     )
     add_option(train, "skip_bad_images")
     train.add_argument(
