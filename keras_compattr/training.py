@@ -259,6 +259,13 @@ def _unit_range(data):
     return data
 
 
+def _host_array(value):
+    """A NumPy array of a NumPy, TensorFlow, JAX or (CPU) torch array."""
+    if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
+        return np.asarray(value.numpy())
+    return np.asarray(value)
+
+
 def inference_accuracy(model, x, y=None, batch_size=64, max_images=None):
     """Accuracy of a classifier in inference mode (`training=False`).
 
@@ -297,7 +304,8 @@ def inference_accuracy(model, x, y=None, batch_size=64, max_images=None):
         batches = iter(x)
     hits, count = 0, 0
     for batch in batches:
-        images, labels = batch[0], keras.ops.convert_to_numpy(batch[1])
+        # NumPy first: a tf.data batch goes into a model of any backend.
+        images, labels = _host_array(batch[0]), _host_array(batch[1])
         if max_images is not None:
             images, labels = (
                 images[: max_images - count],
