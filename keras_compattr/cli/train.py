@@ -354,7 +354,10 @@ def _check_detector(args, detector, data, data_note, num_classes, trained):
     from keras_compattr.training import inference_accuracy
     from keras_compattr.training import near_chance
 
-    outputs = detector.output_shape[-1]
+    try:
+        outputs = detector.output_shape[-1]
+    except (AttributeError, ValueError, TypeError):  # subclassed, unbuilt
+        outputs = num_classes
     if outputs != num_classes:
         raise CommandError(
             f"--detector {args.detector} has {outputs} outputs, but "
