@@ -475,12 +475,13 @@ def run(args):
     verbose = fit_verbosity(args.verbose)
     _join_cluster(args)
     keras.utils.set_random_seed(args.seed)
-    os.makedirs(args.output, exist_ok=True)
     shape = (height, width, 3)
 
+    # The data is checked first: a bad folder leaves no empty --output.
     train, validation, info, validation_note = _load_splits(
         args, (height, width)
     )
+    os.makedirs(args.output, exist_ok=True)
     num_classes = info["num_classes"]
     echo(
         f"keras-compattr train on the {keras.backend.backend()} backend: "
