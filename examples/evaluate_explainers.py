@@ -26,11 +26,10 @@ once.
 
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # or "jax"
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # "jax" or "torch"
 
-import keras
-import numpy as np
-
+# keras_compattr first: it turns TensorFlow's oneDNN off before
+# TensorFlow loads (see the FAQ); `import keras` first leaves it on.
 import keras_compattr as kca
 from keras_compattr.evaluation import evaluate_explanations
 from keras_compattr.evaluation import format_table
@@ -38,6 +37,10 @@ from keras_compattr.evaluation import small_classifier
 from keras_compattr.evaluation import train_classifier
 from keras_compattr.visualization import plot_comparison
 from keras_compattr.visualization import plot_curves
+
+# isort: split
+import keras
+import numpy as np
 
 TINY = os.environ.get("KERAS_COMPATTR_EXAMPLE_BUDGET") == "tiny"
 TRAIN, TEST, EPOCHS, SIZE = (48, 8, 1, 32) if TINY else (1600, 200, 8, 48)
@@ -142,8 +145,9 @@ print("both parts covered", covered["all_parts_covered"])
 """
 ## Figures
 
-The same colour scale for every method, with the evidence tiles outlined,
-and the insertion and deletion curves behind the AUCs.
+The same colour scale for every method, with the evidence tiles outlined.
+(A notebook shows the figure a cell ends with; the functions of
+`keras_compattr.visualization` also save it to `save_path`.)
 """
 
 plot_comparison(
@@ -154,6 +158,11 @@ plot_comparison(
     gt_masks=test["masks"][:4],
     save_path="explainers_comparison.png",
 )
+
+"""
+The insertion and deletion curves behind the AUCs.
+"""
+
 plot_curves(
     {name: r["curves"] for name, r in results.items()},
     save_path="explainers_curves.png",

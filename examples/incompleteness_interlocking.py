@@ -38,18 +38,21 @@ measures both failures.
 
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # or "jax"
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # "jax" or "torch"
 
-import keras
-import numpy as np
-from matplotlib.figure import Figure
-
+# keras_compattr first: it turns TensorFlow's oneDNN off before
+# TensorFlow loads (see the FAQ); `import keras` first leaves it on.
 import keras_compattr as kca
 from keras_compattr.evaluation import small_classifier
 from keras_compattr.evaluation import small_comet
 from keras_compattr.evaluation import train_classifier
 from keras_compattr.evaluation import train_comet
 from keras_compattr.visualization import plot_comparison
+
+# isort: split
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
 
 TINY = os.environ.get("KERAS_COMPATTR_EXAMPLE_BUDGET") == "tiny"
 TRAIN, TEST, SIZE = (48, 16, 32) if TINY else (1600, 300, 48)
@@ -189,8 +192,11 @@ plot_comparison(
     save_path="ablation_masks.png",
 )
 
-figure = Figure(figsize=(7.5, 3.4))
-ax = figure.subplots()
+"""
+The metrics of both models side by side.
+"""
+
+figure, ax = plt.subplots(figsize=(7.5, 3.4))
 metrics = list(next(iter(rows.values())))
 width = 0.38
 for k, (name, row) in enumerate(rows.items()):

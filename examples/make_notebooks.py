@@ -15,8 +15,10 @@ blocks a code cell, as keras-io's `tutobooks` does. jupytext is not used:
 its Python formats read the keras-io text blocks as code.
 
 The install cell has one source of truth, `PIP_SPEC` below: the published
-package. `--pip-spec` or the environment variable `KERAS_COMPATTR_PIP_SPEC`
-replaces it (a wheel file, `git+https://...@branch` of a fork, `-e .`).
+package, or the repository when the package index has no release (the cell
+raises, showing pip's errors, when neither installs). `--pip-spec` or the
+environment variable `KERAS_COMPATTR_PIP_SPEC` replaces it (a wheel file,
+`git+https://...@branch` of a fork, `-e .`), with no fallback.
 It installs with a constraints file that pins the TensorFlow, Keras, JAX
 and NumPy already installed, so on Colab pip adds keras_compattr around the
 preinstalled frameworks and never replaces them (it fails instead, saying
@@ -83,22 +85,35 @@ def colab_badge(name, repository=None):
 def install_cell(pip_spec=PIP_SPEC, requirements=(), repository=None):
     """The source of the first code cell, which installs keras_compattr.
 
+    The cell runs pip in the kernel's own Python and raises when it fails,
+    with pip's output, so that a notebook never goes on without the
+    package. With the default `pip_spec` (the published package) it falls
+    back to the repository, for versions not on PyPI yet.
+
     Args:
         pip_spec: str, what pip installs: a package name, a wheel or a URL.
         requirements: further packages the tutorial needs.
-        repository: str, the GitHub URL named for unreleased versions.
+        repository: str, the GitHub URL installed when `pip_spec` is the
+            published package and the package index has no release.
 
     Returns:
         str, the cell's code.
     """
     repository = repository or repository_url()
     keep = ", ".join(f'"{name}"' for name in KEEP)
-    packages = " ".join([pip_spec, *requirements])
+    extra = "".join(f', "{name}"' for name in requirements)
+    sources = [pip_spec]
+    if pip_spec == PIP_SPEC:
+        sources.append(f"git+{repository}")
+    listed = ", ".join(f'"{source}"' for source in sources)
     return (
         "# Install keras_compattr around the TensorFlow, Keras, JAX and NumPy\n"
         "# this runtime already has: the constraints pin them, so pip never\n"
-        "# replaces Colab's builds. Before a release, install it from GitHub:\n"
-        f"# !pip install -q git+{repository} -c constraints.txt\n"
+        "# replaces Colab's builds. Each source is tried in turn (the package\n"
+        "# index, then the repository before a release); the cell raises,\n"
+        "# with pip's output, when none installs.\n"
+        "import subprocess\n"
+        "import sys\n"
         "from importlib import metadata\n\n"
         'with open("constraints.txt", "w") as f:\n'
         f"    for name in ({keep}):\n"
@@ -106,13 +121,28 @@ def install_cell(pip_spec=PIP_SPEC, requirements=(), repository=None):
         '            f.write(f"{name}=={metadata.version(name)}\\n")\n'
         "        except metadata.PackageNotFoundError:\n"
         "            pass\n"
-        f"!pip install -q {packages} -c constraints.txt"
+        "failures = []\n"
+        f"for source in [{listed}]:\n"
+        "    pip = subprocess.run(\n"
+        '        [sys.executable, "-m", "pip", "install", "-q", source'
+        f"{extra},\n"
+        '         "-c", "constraints.txt"],\n'
+        "        capture_output=True,\n"
+        "        text=True,\n"
+        "    )\n"
+        "    if pip.returncode == 0:\n"
+        '        print(f"Installed {source}")\n'
+        "        break\n"
+        '    failures.append(f"pip install {source}:\\n{pip.stderr.strip()}")\n'
+        "else:\n"
+        '    raise RuntimeError("keras_compattr is not installed.\\n" + '
+        '"\\n".join(failures))'
     )
 
 
 BACKEND = (
     "import os\n\n"
-    '# "tensorflow" or "jax"; set before the first `import keras`.\n'
+    '# "tensorflow", "jax" or "torch"; set before the first `import keras`.\n'
     'os.environ["KERAS_BACKEND"] = "tensorflow"'
 )
 

@@ -42,11 +42,10 @@ short and offline.
 
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # or "jax"
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # "jax" or "torch"
 
-import keras
-import numpy as np
-
+# keras_compattr first: it turns TensorFlow's oneDNN off before
+# TensorFlow loads (see the FAQ); `import keras` first leaves it on.
 import keras_compattr as kca
 from keras_compattr.evaluation import small_classifier
 from keras_compattr.evaluation import small_comet
@@ -55,6 +54,10 @@ from keras_compattr.evaluation import train_comet
 from keras_compattr.visualization import ExplanationMonitor
 from keras_compattr.visualization import plot_explanations
 from keras_compattr.visualization import plot_history
+
+# isort: split
+import keras
+import numpy as np
 
 TINY = os.environ.get("KERAS_COMPATTR_EXAMPLE_BUDGET") == "tiny"
 TRAIN_IMAGES, VAL_IMAGES, EPOCHS = (32, 8, 1) if TINY else (1200, 200, 8)
@@ -130,8 +133,8 @@ model = small_comet(
 history = train_comet(
     model, train, epochs=EPOCHS, validation_data=val, callbacks=[monitor]
 )
-plot_history(history, area_budget=0.2, save_path="folder_history.png")
 model.save("folder_comet.keras")
+plot_history(history, area_budget=0.2, save_path="folder_history.png")
 
 """
 ## Explaining image files

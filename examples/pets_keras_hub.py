@@ -51,18 +51,21 @@ numbers it gives, have not been checked by the test suite.
 import contextlib
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # or "jax"
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # "jax" or "torch"
 
-import keras
-import keras_hub
-import numpy as np
-
+# keras_compattr first: it turns TensorFlow's oneDNN off before
+# TensorFlow loads (see the FAQ); `import keras` first leaves it on.
 import keras_compattr as kca
 from keras_compattr.evaluation import evaluate_explanations
 from keras_compattr.evaluation import format_table
 from keras_compattr.visualization import plot_comparison
 from keras_compattr.visualization import plot_curves
 from keras_compattr.visualization import plot_explanations
+
+# isort: split
+import keras
+import keras_hub
+import numpy as np
 
 # The tiny budget of the test suite runs offline: tfds mock data and small
 # random ResNets instead of the data set and the presets.
@@ -279,6 +282,11 @@ plot_comparison(
     gt_masks=masks[:6],
     save_path="pets_comparison.png",
 )
+
+"""
+COMET's masked-in and masked-out images.
+"""
+
 plot_explanations(
     images[:4],
     maps["COMET"][:4],
@@ -287,8 +295,13 @@ plot_explanations(
     class_names=class_names,
     save_path="pets_explanations.png",
 )
+
+"""
+The insertion and deletion curves.
+"""
+
+model.save("pets_comet.keras")
 plot_curves(
     {name: r["curves"] for name, r in results.items()},
     save_path="pets_curves.png",
 )
-model.save("pets_comet.keras")

@@ -27,11 +27,14 @@ distractor tiles, with exact ground-truth masks.
 
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # or "jax"
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # "jax" or "torch"
 
-import keras
-
+# keras_compattr first: it turns TensorFlow's oneDNN off before
+# TensorFlow loads (see the FAQ); `import keras` first leaves it on.
 import keras_compattr as kca
+
+# isort: split
+import keras
 
 # A tiny budget for the test suite; the full one gives the README's figure.
 TINY = os.environ.get("KERAS_COMPATTR_EXAMPLE_BUDGET") == "tiny"

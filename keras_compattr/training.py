@@ -5,6 +5,8 @@
 - `WarmupStepDecay`: the reference run's learning-rate schedule (a linear
   warm-up, then step decay), for long runs on real data.
 - `fit_verbosity`, `first_step_notices`: how `fit` reports its progress.
+- `inference_accuracy`, `near_chance`: whether a trained classifier is
+  fit to be COMET's detector.
 
 On the embedded 48 x 48 synthetic data this recipe trains a detector to
 about 95% test accuracy in 8 epochs and COMET in 10, a few minutes each on
@@ -14,8 +16,10 @@ the `"tiny"` selector, Adam / AdamW with a cosine decay to zero.
 
 import math
 import sys
+import warnings
 
 import keras
+import numpy as np
 
 from keras_compattr.api_export import keras_compattr_export
 
@@ -235,6 +239,105 @@ def _fit(model, x, y, epochs, batch_size, validation_data, callbacks, verbose):
     )
 
 
+def _unit_range(data):
+    """Arrays, `(images, labels)` tuples and datasets with `[0, 1]` images.
+
+    The rule of `keras_compattr.utils.to_unit_range`, so that a detector
+    learns on the images COMET will show it. Other data is returned as it
+    is.
+    """
+    from keras_compattr.utils import images
+
+    if data is None:
+        return None
+    if isinstance(data, (tuple, list)) and data and hasattr(data[0], "shape"):
+        return (_unit_range(data[0]), *data[1:])
+    if hasattr(data, "element_spec"):
+        return images.to_unit_range_dataset(data)
+    if hasattr(data, "shape") and hasattr(data, "dtype"):
+        return images.to_unit_range_numpy(data)
+    return data
+
+
+def _host_array(value):
+    """A NumPy array of a NumPy, TensorFlow, JAX or (CPU) torch array."""
+    if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
+        return np.asarray(value.numpy())
+    return np.asarray(value)
+
+
+def inference_accuracy(model, x, y=None, batch_size=64, max_images=None):
+    """Accuracy of a classifier in inference mode (`training=False`).
+
+    Args:
+        model: a Keras classifier returning logits or probabilities.
+        x: images `(N, H, W, C)` with labels `y`, or a dataset (or
+            `PyDataset`) of `(images, labels)` batches.
+        y: labels `(N,)` (or one-hot) for array `x`; `None` for a dataset.
+        batch_size: int, images per forward pass for arrays.
+        max_images: int, images scored at most; `None` for all.
+
+    Returns:
+        `(accuracy, count)`: a float in `[0, 1]` (NaN without an image)
+        and the number of images scored.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_compattr.training import inference_accuracy
+    >>> from keras_compattr.training import small_classifier
+    >>> model = small_classifier((32, 32, 3), 2)
+    >>> accuracy, count = inference_accuracy(
+    ...     model, np.random.rand(4, 32, 32, 3), np.array([0, 1, 0, 1]))
+    >>> count, 0.0 <= accuracy <= 1.0
+    (4, True)
+    """
+    if y is not None:
+        x, y = np.asarray(x), np.asarray(y)
+        batches = (
+            (x[i : i + batch_size], y[i : i + batch_size])
+            for i in range(0, len(x), batch_size)
+        )
+    elif isinstance(x, keras.utils.PyDataset):
+        batches = (x[i] for i in range(len(x)))
+    else:
+        batches = iter(x)
+    hits, count = 0, 0
+    for batch in batches:
+        # NumPy first: a tf.data batch goes into a model of any backend.
+        images, labels = _host_array(batch[0]), _host_array(batch[1])
+        if max_images is not None:
+            images, labels = (
+                images[: max_images - count],
+                labels[: max_images - count],
+            )
+        outputs = keras.ops.convert_to_numpy(model(images, training=False))
+        if labels.ndim == 2:
+            labels = labels.argmax(axis=-1)
+        hits += int(np.sum(outputs.argmax(axis=-1) == labels.reshape(-1)))
+        count += len(labels)
+        if max_images is not None and count >= max_images:
+            break
+    return (hits / count if count else float("nan")), count
+
+
+def near_chance(accuracy, num_classes):
+    """Whether an accuracy is near chance for `num_classes` classes.
+
+    Near chance means not above chance plus a quarter of the way from
+    chance to 100% (e.g. 62.5% for 2 classes, 50% for 3, 32.5% for 10);
+    NaN counts as near chance.
+
+    Example:
+
+    >>> from keras_compattr.training import near_chance
+    >>> near_chance(0.39, 3), near_chance(0.81, 3)
+    (True, False)
+    """
+    chance = 1.0 / max(int(num_classes), 1)
+    return not accuracy > chance + 0.25 * (1.0 - chance)
+
+
 def train_classifier(
     model,
     x,
@@ -246,15 +349,29 @@ def train_classifier(
     steps_per_epoch=None,
     callbacks=None,
     verbose=2,
+    refresh_batch_norm=True,
 ):
-    """Compiles and fits a classifier (logits) with Adam.
+    """Compiles and fits a classifier (logits) with Adam, then checks it.
 
     This is how the benchmark and the command line train the detector (the
-    black-box classifier).
+    black-box classifier). Images are fed as `ComprehensiveAttributionModel`
+    reads them (`keras_compattr.utils.to_unit_range`): arrays and
+    `tf.data` datasets of `uint8` images or of floats in `0..255` (such
+    as `keras.utils.image_dataset_from_directory` yields) are divided by
+    255, so the detector learns on the `[0, 1]` images COMET shows it.
+    After `fit`, the batch-norm statistics are
+    re-estimated on the training data
+    (`keras_compattr.models.batch_norm.refresh_classifier`: a short run
+    leaves them far from the weights', and the classifier near chance in
+    inference mode), then the accuracy in inference mode is measured on
+    `validation_data` (else on the training data) and stored as
+    `history.inference_accuracy`; a warning says when it is near chance
+    (see `near_chance`), as a detector is then useless to COMET.
 
     Args:
         model: a Keras classifier returning logits.
-        x: images `(N, H, W, C)`, or a dataset of `(images, labels)`.
+        x: images `(N, H, W, C)`, or a dataset of `(images, labels)`:
+            pixels in `[0, 1]`, `0..255` integers or `0..255` floats.
         y: labels `(N,)` for array `x`; `None` for a dataset.
         epochs: int.
         batch_size: int, for array inputs.
@@ -267,9 +384,14 @@ def train_classifier(
             is unknown (for the schedule); `None` reads it from `x`.
         callbacks: optional list of Keras callbacks.
         verbose: Keras verbosity of `fit`.
+        refresh_batch_norm: bool, re-estimate the batch-norm statistics
+            on (up to 2048 images of) `x` after `fit`.
 
     Returns:
-        The Keras `History`.
+        The Keras `History`, with the attributes `inference_accuracy`
+        (float, NaN when no data could be read again),
+        `inference_images` (the images it was measured on) and
+        `inference_split` (`"validation"` or `"training"`).
 
     Example:
 
@@ -279,9 +401,12 @@ def train_classifier(
     >>> model = small_classifier((32, 32, 3), 2)
     >>> history = train_classifier(model, np.random.rand(8, 32, 32, 3),
     ...                            np.arange(8) % 2, epochs=1, verbose=0)
-    >>> sorted(history.history)
-    ['accuracy', 'loss']
+    >>> sorted(history.history), history.inference_split
+    (['accuracy', 'loss'], 'training')
     """
+    from keras_compattr.models.batch_norm import refresh_classifier
+
+    x, validation_data = _unit_range(x), _unit_range(validation_data)
     steps = _steps_per_epoch(x, y, batch_size, steps_per_epoch)
     model.compile(
         optimizer=keras.optimizers.Adam(
@@ -290,9 +415,40 @@ def train_classifier(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    return _fit(
+    history = _fit(
         model, x, y, epochs, batch_size, validation_data, callbacks, verbose
     )
+    if refresh_batch_norm:
+        refresh_classifier(model, x)
+    data, labels, split = x, y, "training"
+    if isinstance(validation_data, (tuple, list)):
+        data, labels, split = (
+            validation_data[0],
+            validation_data[1],
+            ("validation"),
+        )
+    elif validation_data is not None:
+        data, labels, split = validation_data, None, "validation"
+    accuracy, count = float("nan"), 0
+    if labels is not None or not isinstance(data, type(iter(()))):
+        accuracy, count = inference_accuracy(
+            model, data, labels, batch_size=batch_size, max_images=4096
+        )
+    history.inference_accuracy = accuracy
+    history.inference_images = count
+    history.inference_split = split
+    num_classes = model.output_shape[-1]
+    if count and near_chance(accuracy, num_classes):
+        warnings.warn(
+            f"The classifier has accuracy {accuracy:.0%} in inference mode "
+            f"on {count} {split} images, near chance "
+            f"({1 / num_classes:.0%} for {num_classes} classes): as "
+            "COMET's detector it would make the detector term meaningless. "
+            "Train it for more epochs, on more images, or with another "
+            "learning rate.",
+            stacklevel=2,
+        )
+    return history
 
 
 def small_comet(

@@ -14,7 +14,10 @@ from keras_compattr.cli import main
 # The tiny budgets leave the detector near chance; `fit` says so.
 pytestmark = pytest.mark.filterwarnings("ignore:The detector has accuracy")
 
+# `--force`: the tiny budgets leave the detector near chance, where `train`
+# stops before COMET unless forced.
 TINY_TRAIN = [
+    "--force",
     "--image-size", "32",
     "--train-images", "32",
     "--test-images", "16",
@@ -248,15 +251,27 @@ def test_folder_without_splits_validates_and_scores_held_out_images(
     folder = os.path.join(tmp_path, "photos")
     counts = _write_class_folder(folder)
     assert len(counts) == 4  # The classes of the trained detector.
+    name = sorted(counts)[1]
+    with open(os.path.join(folder, name, "broken.png"), "w") as f:
+        f.write("a text file saved as .png")
     output = os.path.join(tmp_path, "run")
     code = main(
         ["train", "--dataset", f"folder:{folder}", "--output", output,
-         "--detector", os.path.join(trained, "detector.keras"),
+         "--detector", os.path.join(trained, "detector.keras"), "--force",
          "--epochs", "1", "--monitor-every", "0", "--image-size", "32x32",
-         "--batch-size", "16", "--verbose", "0"]
+         "--batch-size", "16", "--verbose", "0", "--skip-bad-images"]
     )  # fmt: skip
     assert code == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    left_out = [
+        line for line in captured.err.splitlines() if "Left out" in line
+    ]
+    assert left_out == [
+        "keras-compattr: warning: Left out 1 image file(s) of "
+        f"{folder!r} that cannot be decoded, such as "
+        f"{os.path.join(name, 'broken.png')!r}."
+    ]
+    printed = captured.out
     validation = re.search(
         r"validation: 'val', (\d+) images, held out", printed
     )
@@ -268,7 +283,8 @@ def test_folder_without_splits_validates_and_scores_held_out_images(
     for split in ("test", "train"):
         code = main(
             ["evaluate", "--model", model, "--dataset", f"folder:{folder}",
-             "--split", split, "--max-images", "64", "--deletion-steps", "2"]
+             "--split", split, "--max-images", "64", "--deletion-steps", "2",
+             "--skip-bad-images"]
         )  # fmt: skip
         assert code == 0
         scores[split] = re.search(
@@ -472,3 +488,203 @@ def test_commands_load_models_with_the_library_loader(tmp_path, capsys):
     classifier.save_weights(weights)
     assert main(["evaluate", "--model", weights]) == 2
     assert "weights only" in _error_line(capsys)
+
+
+def _write_photo_folder(root, classes=("circle", "square", "stripes"), n=6):
+    """`n` 32 px PNGs per class, each class a brighter colour channel."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for channel, name in enumerate(classes):
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        for index in range(n):
+            image = rng.integers(0, 60, (32, 32, 3), dtype=np.uint8)
+            image[..., channel % 3] += 150
+            path = os.path.join(root, name, f"{index:03d}.png")
+            Image.fromarray(image).save(path)
+
+
+def test_folder_data_is_checked_before_any_training(tmp_path, capsys):
+    folder = str(tmp_path / "photos")
+    _write_photo_folder(folder)
+    broken = os.path.join(folder, "square", "broken.png")
+    with open(broken, "w") as f:
+        f.write("not an image")
+    output = str(tmp_path / "run")
+    argv = ["train", "--dataset", f"folder:{folder}", "--output", output]
+    assert main(argv) == 2
+    line = _error_line(capsys)
+    assert repr(broken) in line and "--skip-bad-images" in line
+    assert not os.path.exists(os.path.join(output, "detector.keras"))
+    os.remove(broken)
+    # One class, an empty class folder, no epoch: refused at once too.
+    assert main([*argv, "--epochs", "0"]) == 2
+    assert "--epochs must be positive; got 0" in _error_line(capsys)
+    os.makedirs(os.path.join(folder, "triangle"))
+    assert main(argv) == 2
+    assert "triangle' holds no readable image" in _error_line(capsys)
+    lonely = str(tmp_path / "lonely")
+    _write_photo_folder(lonely, classes=("circle",))
+    assert main([*argv[:2], f"folder:{lonely}", *argv[3:]]) == 2
+    assert "at least 2 classes" in _error_line(capsys)
+    assert not os.path.exists(output)  # Not even an empty folder.
+
+
+def test_train_stops_before_comet_when_the_detector_is_near_chance(
+    tmp_path, capsys
+):
+    from keras_compattr.training import small_classifier
+
+    folder = str(tmp_path / "photos")
+    _write_photo_folder(folder)
+    # An untrained detector: a constant output is at chance on any data.
+    detector = small_classifier((32, 32, 3), 3, name="detector")
+    detector.layers[-1].kernel.assign(0 * detector.layers[-1].kernel)
+    path = str(tmp_path / "untrained.keras")
+    detector.save(path)
+    output = str(tmp_path / "run")
+    code = main(
+        ["train", "--dataset", f"folder:{folder}", "--detector", path,
+         "--output", output, "--image-size", "32", "--verbose", "0"]
+    )  # fmt: skip
+    assert code == 2
+    printed = capsys.readouterr()
+    assert "Detector accuracy in inference mode: 33.3%" in printed.out
+    [line] = printed.err.strip().splitlines()
+    assert "near chance" in line and "--detector" in line
+    assert "--force" in line and "detector.fit" not in line
+    assert not os.path.exists(os.path.join(output, "comet.keras"))
+    # With another number of classes than the data: one line too.
+    small_classifier((32, 32, 3), 4).save(path)
+    code = main(
+        ["train", "--dataset", f"folder:{folder}", "--detector", path,
+         "--output", output, "--image-size", "32", "--verbose", "0"]
+    )  # fmt: skip
+    assert code == 2
+    assert "has 4 outputs, but" in _error_line(capsys)
+
+
+def test_evaluate_and_explain_check_the_model_against_the_data(
+    trained, tmp_path, capsys
+):
+    model = os.path.join(trained, "comet.keras")
+    folder = str(tmp_path / "photos")
+    _write_photo_folder(folder)  # 3 classes; the model has 4.
+    argv = ["evaluate", "--model", model, "--max-images", "8"]
+    assert main([*argv, "--dataset", f"folder:{folder}"]) == 2
+    line = _error_line(capsys)
+    assert "has 4 classes, but folder:" in line and "has 3" in line
+    # As many classes, other names than the model's class_names.json.
+    _write_photo_folder(folder, classes=("a", "b", "c", "d"))
+    for name in ("circle", "square", "stripes"):
+        for file in os.listdir(os.path.join(folder, name)):
+            os.remove(os.path.join(folder, name, file))
+        os.rmdir(os.path.join(folder, name))
+    assert main([*argv, "--dataset", f"folder:{folder}"]) == 2
+    line = _error_line(capsys)
+    assert "class_names.json" in line and "glyph_" in line
+    # explain: a class_names.json of another run, an unreadable image.
+    image = os.path.join(folder, "a", "000.png")
+    copy = str(tmp_path / "copy")
+    os.makedirs(copy)
+    import shutil
+
+    shutil.copy(model, copy)
+    with open(os.path.join(copy, "class_names.json"), "w") as f:
+        json.dump(["a", "b", "c"], f)
+    explain = ["explain", "--output", str(tmp_path / "explained")]
+    assert (
+        main([*explain, "--model", os.path.join(copy, "comet.keras"), image])
+        == 2
+    )
+    assert "names 3 classes, but the model" in _error_line(capsys)
+    text = str(tmp_path / "notes.png")
+    with open(text, "w") as f:
+        f.write("not an image")
+    assert main([*explain, "--model", model, text]) == 2
+    line = _error_line(capsys)
+    assert repr(text) in line and "BytesIO" not in line
+
+
+def test_resume_and_early_stopping_reach_fit(trained, tmp_path, monkeypatch):
+    import shutil
+
+    import keras_compattr.training as training
+    from keras_compattr.callbacks import BackupAndRestore
+
+    output = str(tmp_path / "run")
+    os.makedirs(os.path.join(output, "backup"))
+    shutil.copy(os.path.join(trained, "detector.keras"), output)
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def train_comet(model, x, callbacks=(), **kwargs):
+        seen["callbacks"] = callbacks
+        raise Stop
+
+    monkeypatch.setattr(training, "train_comet", train_comet)
+    argv = ["train", "--output", output, *TINY_TRAIN, "--early-stopping", "2"]
+    with pytest.raises(Stop):
+        main([*argv, "--resume"])
+    # The detector of the interrupted run is used, not trained again.
+    assert not os.path.exists(os.path.join(output, "detector_history.json"))
+    [backup] = [c for c in seen["callbacks"] if isinstance(c, BackupAndRestore)]
+    assert backup.backup_dir == os.path.join(output, "backup")
+    [stopping] = [
+        c for c in seen["callbacks"] if type(c).__name__ == "EarlyStopping"
+    ]
+    assert stopping.patience == 2 and stopping.monitor == "val_loss"
+    assert os.path.isdir(os.path.join(output, "backup"))
+    # Without --resume, an old backup is dropped: a new run starts anew.
+    with pytest.raises(Stop):
+        main(argv + ["--detector", os.path.join(trained, "detector.keras")])
+    assert not os.path.exists(os.path.join(output, "backup"))
+    assert main([*argv, "--early-stopping", "0"]) == 2
+
+
+def test_help_texts_and_faq_agree_with_the_code():
+    import inspect
+
+    from keras_compattr.cli import build_parser
+    from keras_compattr.evaluation import run_demo
+    from keras_compattr.models import ComprehensiveAttributionModel
+
+    parser = build_parser()
+    assert "tensorflow, jax or torch" in " ".join(parser.description.split())
+    demo = parser.commands["demo"].parse_args([]).hinge_reduction
+    assert (
+        demo
+        == inspect.signature(run_demo).parameters["hinge_reduction"].default
+    )
+    model = (
+        inspect.signature(ComprehensiveAttributionModel)
+        .parameters["hinge_reduction"]
+        .default
+    )
+    assert parser.commands["train"].parse_args([]).hinge_reduction is None
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "docs", "faq.md")) as f:
+        faq = " ".join(f.read().split())
+    assert f'keeps the model\'s default (`"{model}"`' in faq
+    assert "`keras-compattr demo` and" in faq
+    assert f'use `"{demo}"` (as `demo --help` shows)' in faq
+
+
+def test_figures_of_train_show_images_across_classes():
+    from keras_compattr.cli.train import _shown_examples
+
+    # A validation split read in order: the first batches hold one class.
+    labels = np.repeat(np.arange(3), 8)
+    images = np.arange(24, dtype="float32")[:, None, None, None] * np.ones(
+        (1, 4, 4, 3), "float32"
+    )
+    batches = [(images[i : i + 4], labels[i : i + 4]) for i in range(0, 24, 4)]
+    shown, shown_labels = _shown_examples(batches, num_classes=3)
+    assert len(shown) == 6
+    assert sorted(shown_labels.tolist()) == [0, 0, 1, 1, 2, 2]
+    # Each image keeps its own label.
+    np.testing.assert_array_equal(
+        labels[shown[:, 0, 0, 0].astype(int)], shown_labels
+    )

@@ -362,6 +362,72 @@ def test_folder_too_small_to_hold_out(tmp_path):
         load(f"folder:{tmp_path}", split="test")
 
 
+def _write_bad_files(root):
+    """Three kinds of files that do not decode, in the classes of `root`."""
+    with open(root / "cat" / "notes.png", "w") as f:
+        f.write("a text file saved as .png")
+    with open(root / "dog" / "img0.png", "rb") as f:
+        whole = f.read()
+    (root / "dog" / "truncated.png").write_bytes(whole[: len(whole) // 3])
+    (root / "dog" / "empty.jpg").write_bytes(b"")
+
+
+def test_folder_files_that_do_not_decode_are_named_or_left_out(tmp_path):
+    from keras_compattr.datasets.checks import BadImageError
+
+    _write_folder(tmp_path)
+    _write_bad_files(tmp_path)
+    with pytest.raises(BadImageError) as error:
+        load(f"folder:{tmp_path}", image_size=16, holdout=0)
+    message = str(error.value)
+    assert str(tmp_path / "cat" / "notes.png") in message
+    assert "2 more" in message and "skip_bad_images=True" in message
+    assert "--skip-bad-images" in error.value.cli_message
+    with pytest.warns(UserWarning, match="Left out 3 image file"):
+        ds, info = load(
+            f"folder:{tmp_path}",
+            image_size=16,
+            batch_size=8,
+            holdout=0,
+            skip_bad_images=True,
+            return_info=True,
+        )
+    assert sorted(info["skipped_images"]) == [
+        "cat/notes.png",
+        "dog/empty.jpg",
+        "dog/truncated.png",
+    ]
+    # The dataset reads to the end: the bad files are out of it.
+    (batch,) = _batches(ds)
+    assert len(batch[1]) == info["num_examples"] == 6
+
+
+def test_folder_reads_webp_and_reports_other_file_types(tmp_path):
+    from PIL import Image
+
+    _write_folder(tmp_path)
+    image = np.zeros((20, 20, 3), np.uint8)
+    Image.fromarray(image).save(tmp_path / "cat" / "extra.webp")
+    Image.fromarray(image).save(tmp_path / "dog" / "scan.tiff")
+    (tmp_path / "dog" / ".DS_Store").write_bytes(b"\0")
+    with pytest.warns(UserWarning, match=r"1 file\(s\).*\(\.tiff\)"):
+        _, info = load(
+            f"folder:{tmp_path}", image_size=16, holdout=0, return_info=True
+        )
+    assert info["num_examples"] == 7  # The WebP image is read.
+    assert info["other_files"] == ["dog/scan.tiff"]
+
+
+def test_folder_needs_two_classes_each_with_an_image(tmp_path):
+    _write_folder(tmp_path, classes=("cat",))
+    with pytest.raises(ValueError, match="one class sub-folder.*at least 2"):
+        load(f"folder:{tmp_path}", holdout=0)
+    (tmp_path / "dog").mkdir()
+    (tmp_path / "dog" / "readme.txt").write_text("photos to come")
+    with pytest.raises(ValueError, match="dog' holds no readable image"):
+        load(f"folder:{tmp_path}", holdout=0)
+
+
 @pytest.mark.parametrize("augment", [False, True])
 def test_image_size_takes_height_and_width(tmp_path, augment):
     red = _write_folder(tmp_path / "images")

@@ -51,7 +51,7 @@ def test_every_example_converts_to_a_notebook():
         cells = notebook["cells"]
         assert cells[0]["cell_type"] == "markdown"
         assert cells[0]["source"][0].startswith("# ")
-        assert "!pip install" in "".join(cells[1]["source"])
+        assert '"pip", "install"' in "".join(cells[1]["source"])
         assert "KERAS_BACKEND" in "".join(cells[2]["source"])
         kinds = {cell["cell_type"] for cell in cells[3:]}
         assert kinds == {"markdown", "code"}, path

@@ -55,6 +55,21 @@ def test_pointing_game_validates_inputs():
         pointing_game(good, empty)
 
 
+def test_metrics_refuse_a_map_as_the_ground_truth():
+    from keras_compattr.metrics import attribution_mass
+    from keras_compattr.metrics import pxap
+
+    _, _, gt, good, _ = _maps()
+    soft = np.clip(good + 0.1 * gt, 0.0, 1.0) * 0.9  # a map in (0, 1)
+    for metric in (pointing_game, pxap, attribution_mass):
+        # Swapped arguments: the map where the ground truth goes.
+        with pytest.raises(ValueError, match="were they swapped"):
+            metric(gt, soft)
+    # Boolean and 8-bit (0 / 255) ground truth are masks too.
+    assert pointing_game(good, gt.astype(bool)) == 1.0
+    assert pointing_game(good, (gt * 255).astype("uint8")) == 1.0
+
+
 # === Deletion / insertion ===
 
 

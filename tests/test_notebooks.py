@@ -60,41 +60,142 @@ def test_committed_notebooks_have_no_outputs():
                 assert cell["execution_count"] is None, name
 
 
+def _install_source(name="quickstart"):
+    with open(os.path.join(NOTEBOOKS, name + ".ipynb")) as f:
+        return "".join(json.load(f)["cells"][1]["source"])
+
+
+def _sources(install):
+    """The list of what the install cell tries, in order."""
+    line = next(
+        line for line in install.splitlines() if line.startswith("for source")
+    )
+    return json.loads(line[len("for source in ") : -1])
+
+
 def test_install_cell_installs_the_published_package_by_default():
-    with open(os.path.join(NOTEBOOKS, "quickstart.ipynb")) as f:
-        install = "".join(json.load(f)["cells"][1]["source"])
-    assert install.endswith("!pip install -q keras-compattr -c constraints.txt")
+    install = _install_source()
+    # The package index first, then the repository (before a release).
+    assert _sources(install) == [
+        "keras-compattr",
+        f"git+{make_notebooks.repository_url()}",
+    ]
     for framework in ("tensorflow", "keras", "jax", "numpy"):
         assert f'"{framework}"' in install
-    assert f"git+{make_notebooks.repository_url()}" in install
+    # No `!pip`, whose failure a notebook does not notice.
+    assert "!pip" not in install and "raise RuntimeError" in install
+
+
+def _run_install_cell(install, tmp_path, monkeypatch, results):
+    """Runs the cell's Python with pip replaced; returns pip's commands."""
+    calls = []
+
+    def run(command, **kwargs):
+        calls.append(command)
+        return subprocess.CompletedProcess(
+            command, results[len(calls) - 1], "", f"ERROR: failure {len(calls)}"
+        )
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(subprocess, "run", run)
+    exec(compile(install, "install_cell", "exec"), {})
+    return calls
+
+
+def test_install_cell_falls_back_to_the_repository_and_fails_loudly(
+    tmp_path, monkeypatch, capsys
+):
+    install = _install_source()
+    calls = _run_install_cell(install, tmp_path, monkeypatch, [1, 0])
+    assert [c[c.index("install") + 2] for c in calls] == _sources(install)
+    assert calls[0][:4] == [sys.executable, "-m", "pip", "install"]
+    assert calls[0][-2:] == ["-c", "constraints.txt"]
+    assert "Installed git+" in capsys.readouterr().out
+    assert (tmp_path / "constraints.txt").read_text().count("==") >= 2
+    with pytest.raises(RuntimeError, match="failure 1(.|\n)*failure 2"):
+        _run_install_cell(install, tmp_path, monkeypatch, [1, 1])
 
 
 def test_install_cell_can_install_a_wheel_or_a_fork(monkeypatch):
     with open(make_notebooks.scripts()[0]) as f:
         source = f.read()
 
-    def install_line(**kwargs):
+    def sources(**kwargs):
         notebook = make_notebooks.script_to_notebook(source, "x", **kwargs)
-        return "".join(notebook["cells"][1]["source"]).split("\n")[-1]
+        return _sources("".join(notebook["cells"][1]["source"]))
 
     fork = "git+https://github.com/me/keras-compattr@my-branch"
     monkeypatch.setenv(make_notebooks.PIP_SPEC_VARIABLE, fork)
-    assert install_line() == f"!pip install -q {fork} -c constraints.txt"
-    assert install_line(pip_spec="dist/k.whl") == (
-        "!pip install -q dist/k.whl -c constraints.txt"
-    )
+    assert sources() == [fork]
+    assert sources(pip_spec="dist/k.whl") == ["dist/k.whl"]
     monkeypatch.delenv(make_notebooks.PIP_SPEC_VARIABLE)
-    assert install_line() == (
-        "!pip install -q keras-compattr -c constraints.txt"
-    )
+    assert sources()[0] == "keras-compattr"
 
 
 def test_extra_requirements_come_from_the_script_header():
-    with open(os.path.join(NOTEBOOKS, "pets_keras_hub.ipynb")) as f:
-        install = "".join(json.load(f)["cells"][1]["source"])
-    assert install.endswith(
-        "!pip install -q keras-compattr keras-hub -c constraints.txt"
+    install = _install_source("pets_keras_hub")
+    assert '"-q", source, "keras-hub",' in install
+
+
+def test_library_figures_show_as_png_in_a_fresh_kernel():
+    pytest.importorskip("nbclient", reason="needs the [test] extra")
+    pytest.importorskip("ipykernel", reason="needs the [test] extra")
+    import nbclient
+    import nbformat
+
+    # A bare matplotlib Figure shows as text without `%matplotlib inline`;
+    # the library's figures must show as images, returned or displayed.
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "import keras_compattr\n"
+                "import keras\n\n"
+                "from keras_compattr.visualization import plot_history\n"
+                "plot_history({'loss': [1.0, 0.5], 'accuracy': [0.5, 0.9]})"
+            ),
+            nbformat.v4.new_code_cell(
+                "from IPython.display import display\n"
+                "display(plot_history({'loss': [1.0, 0.5]}))"
+            ),
+        ]
     )
+    nbclient.NotebookClient(notebook, timeout=300).execute()
+    for cell in notebook.cells:
+        kinds = [set(o.get("data", {})) for o in cell.outputs]
+        assert any("image/png" in k for k in kinds), cell.outputs
+
+
+def test_quickstart_notebook_shows_its_figure(tmp_path):
+    pytest.importorskip("nbclient", reason="needs the [test] extra")
+    pytest.importorskip("ipykernel", reason="needs the [test] extra")
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(
+        os.path.join(NOTEBOOKS, "quickstart.ipynb"), as_version=4
+    )
+    # keras_compattr is installed here: the install cell is skipped.
+    notebook.cells[1].source = "pass"
+    notebook.cells.insert(
+        2,
+        nbformat.v4.new_code_cell(
+            'import os\nos.environ["KERAS_COMPATTR_EXAMPLE_BUDGET"] = "tiny"'
+        ),
+    )
+    nbclient.NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    images = [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if "image/png" in output.get("data", {})
+    ]
+    assert images, "the quick-start notebook shows no figure"
+    assert (tmp_path / "quickstart_explanations.png").exists()
 
 
 def test_readme_and_docs_open_every_notebook_in_colab():
@@ -243,6 +344,13 @@ def test_notebooks_run_against_the_wheel(tmp_path):
     assert set(results) == set(notebooks)
     for name, outcome in results.items():
         assert outcome["error"] is None, f"{name}: {outcome['error']}"
+        executed = tmp_path / "run" / name[: -len(".ipynb")] / "executed.ipynb"
+        outputs = [
+            output
+            for cell in json.loads(executed.read_text())["cells"]
+            for output in cell.get("outputs", [])
+        ]
+        assert any("image/png" in o.get("data", {}) for o in outputs), name
         prefix, module = outcome["where"]
         assert os.path.realpath(prefix) == os.path.realpath(venv), name
         assert os.path.realpath(module).startswith(os.path.realpath(purelib)), (

@@ -131,8 +131,36 @@ def test_float_images_far_outside_unit_range_warn(model):
         # Small overshoots (e.g. from augmentation) and uint8 are fine.
         validation.check_image_values(_images() * 1.2 - 0.1)
         validation.check_image_values((_images() * 255).astype("uint8"))
+        # The model also reads float 0..255 pixels (see the next test).
+        validation.check_image_values(_images() * 255.0, allow_255=True)
+    with pytest.warns(UserWarning, match="go beyond 255"):
+        validation.check_image_values(_images() * 300.0, allow_255=True)
     with pytest.warns(UserWarning, match="far outside"):
-        model.predict(_images(2) * 255.0, verbose=0)
+        model.predict(_images(2) * 4.0 - 2.0, verbose=0)
+
+
+def test_to_unit_range_reads_each_float_image_as_0_1_or_0_255():
+    from keras_compattr.utils import to_unit_range
+    from keras_compattr.utils import to_unit_range_numpy
+
+    unit = _images(4)
+    batch = np.concatenate(
+        [
+            unit[:1],  # [0, 1]: kept
+            unit[1:2] * 255.0,  # 0..255 floats: divided by 255
+            unit[2:3] * 1.2 - 0.1,  # an overshoot of [0, 1]: kept
+            unit[3:4] * 4.0 - 2.0,  # normalised: neither, kept
+        ]
+    ).astype("float32")
+    expected = batch.copy()
+    expected[1] = unit[1]
+    for convert in (to_unit_range, to_unit_range_numpy):
+        out = keras.ops.convert_to_numpy(convert(batch))
+        np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+    eight_bit = np.round(unit * 255).astype("uint8")
+    np.testing.assert_allclose(
+        to_unit_range_numpy(eight_bit), eight_bit / 255.0, rtol=1e-6
+    )
 
 
 BAD_LABELS = [
@@ -460,3 +488,48 @@ def test_direct_validators_accept_good_input():
     spec_ok = tf.data.Dataset.from_tensor_slices((images, _labels())).batch(2)
     validation.validate_dataset_spec(spec_ok, SHAPE, NUM_CLASSES, True)
     assert kca.models.ComprehensiveAttributionModel is not None
+
+
+def test_image_dataset_from_directory_batches_are_read_as_they_come(
+    tmp_path,
+):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in range(NUM_CLASSES):
+        folder = tmp_path / f"class_{label}"
+        folder.mkdir()
+        for index in range(4):
+            pixels = rng.integers(0, 256, SHAPE, dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{index}.png")
+    ds = keras.utils.image_dataset_from_directory(
+        tmp_path, image_size=(H, W), batch_size=4, shuffle=False
+    )
+    images, labels = next(iter(ds))
+    images = np.asarray(images)
+    assert images.dtype == np.float32 and images.max() > 1.5  # 0..255
+    model = build(0, fill_value=0.5)
+    with warnings.catch_warnings():
+        # No word on the pixel range: 0..255 floats are read as such.
+        warnings.filterwarnings("error", ".*(far outside|pixels)")
+        model.fit(ds, epochs=1, verbose=0)
+        logs = model.evaluate(ds, verbose=0, return_dict=True)
+        predicted = model.predict(images, verbose=0)
+        masks = model.explain(images, verbose=0)
+    # As the same images in [0, 1], and as uint8.
+    unit = images / 255.0
+    np.testing.assert_allclose(
+        predicted, model.predict(unit, verbose=0), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        masks, model.explain(unit, verbose=0), rtol=1e-5, atol=1e-6
+    )
+    as_arrays = model.evaluate(
+        np.concatenate([np.asarray(x) for x, _ in ds]) / 255.0,
+        np.concatenate([np.asarray(y) for _, y in ds]),
+        batch_size=4,  # The batch hinge reads batch means: same batches.
+        verbose=0,
+        return_dict=True,
+    )
+    assert logs["accuracy"] == pytest.approx(as_arrays["accuracy"])
+    assert logs["loss"] == pytest.approx(as_arrays["loss"], rel=1e-4)

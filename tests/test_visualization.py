@@ -170,6 +170,24 @@ def test_plot_history_draws_the_named_terms(tmp_path):
         plot_history({})
 
 
+def test_plot_history_keeps_a_mask_area_scale_with_the_auto_budget():
+    history = {
+        "loss": [3.0, 2.0],
+        "mask_area": [0.5, 0.25],
+        "accuracy": [0.4, 0.8],
+        "area_multiplier": [0.5, 2.0],
+    }
+    figure = plot_history(history, area_budget="auto")
+    area = figure.axes[1]
+    assert area.get_title() == "mask area (budget auto)"
+    # A numeric axis from 0 to 1: "auto" drawn as a line would have made
+    # it a categorical axis with the one tick "auto".
+    assert area.get_ylim() == pytest.approx((0.0, 1.02))
+    ticks = [float(t) for t in area.get_yticks() if 0 <= t <= 1.02]
+    assert len(ticks) >= 3 and ticks[0] == 0.0
+    assert all(line.get_label() != "area budget" for line in area.lines)
+
+
 @pytest.mark.filterwarnings("ignore:The detector")
 def test_explanation_monitor_saves_masks_every_epoch(tmp_path, data):
     from tests.conftest import tiny_model

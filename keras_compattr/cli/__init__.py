@@ -21,6 +21,7 @@ imported when a command runs, never by `--help`.
 """
 
 import sys
+import warnings
 
 from keras_compattr import _environment
 from keras_compattr.cli.common import CommandError
@@ -71,6 +72,18 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run(parser, args, argv)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Prints a warning as one line, without the source line Python adds."""
+    text = " ".join(str(message).split())
+    print(f"keras-compattr: warning: {text}", file=sys.stderr, flush=True)
+
+
+def _run(parser, args, argv):
     try:
         if args.config:
             args = apply_config(parser, args, argv)

@@ -39,11 +39,56 @@ def load_comet(path):
 
 
 def class_names_near(model_path, num_classes):
-    """The class names in `class_names.json` beside the model, or `None`."""
+    """The class names in `class_names.json` beside the model, or `None`.
+
+    `keras-compattr train` writes that file beside `comet.keras`. A file
+    naming another number of classes than the model has belongs to
+    another run: a `CommandError`.
+    """
     path = os.path.join(os.path.dirname(model_path), "class_names.json")
-    if os.path.isfile(path):
+    if not os.path.isfile(path):
+        return None
+    try:
         with open(path) as f:
             names = json.load(f)
-        if len(names) == num_classes:
-            return names
-    return None
+    except (OSError, ValueError) as error:
+        raise CommandError(f"cannot read {path!r}: {error}.") from None
+    if not isinstance(names, list) or len(names) != num_classes:
+        count = len(names) if isinstance(names, list) else "no"
+        raise CommandError(
+            f"{path!r} names {count} classes, but the model {model_path!r} "
+            f"has {num_classes}: the file belongs to another run. Put the "
+            "model's own class_names.json beside it, or delete the file."
+        )
+    return [str(name) for name in names]
+
+
+def _listed(names, limit=6):
+    shown = ", ".join(map(str, names[:limit]))
+    return shown + (", ..." if len(names) > limit else "")
+
+
+def check_model_classes(model_path, num_classes, dataset, class_names):
+    """Raises `CommandError` unless the model's classes are the data's.
+
+    Args:
+        model_path: str, the model file (`class_names.json` is read beside
+            it).
+        num_classes: int, the model's number of classes.
+        dataset: str, the `--dataset` value, for messages.
+        class_names: list of str, the data set's classes.
+    """
+    if len(class_names) != num_classes:
+        raise CommandError(
+            f"The model {model_path!r} has {num_classes} classes, but "
+            f"{dataset} has {len(class_names)} ({_listed(class_names)}): "
+            "evaluate a model on the data set it was trained on."
+        )
+    saved = class_names_near(model_path, num_classes)
+    if saved is not None and saved != [str(n) for n in class_names]:
+        raise CommandError(
+            f"The model {model_path!r} was trained on the classes "
+            f"{_listed(saved)} (its class_names.json), but {dataset} has "
+            f"{_listed(class_names)}: evaluate a model on the data set it "
+            "was trained on, with the same class folders."
+        )

@@ -51,6 +51,7 @@ def load_arrays(
     seed,
     data_dir=None,
     download=None,
+    skip_bad_images=False,
 ):
     """Images, labels and any ground truth of a split, as NumPy arrays.
 
@@ -87,6 +88,8 @@ def load_arrays(
     from keras_compattr.datasets import load
 
     source = {"data_dir": data_dir, "download": download}
+    if dataset.startswith("folder:"):
+        source["skip_bad_images"] = skip_bad_images
     _, info = load(
         dataset,
         split=split,

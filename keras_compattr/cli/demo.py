@@ -18,7 +18,13 @@ def add_parser(commands):
     add_option(demo, "epochs")
     add_option(demo, "detector_epochs")
     add_option(demo, "train_images")
-    add_option(demo, "hinge_reduction", default="sample")
+    add_option(
+        demo,
+        "hinge_reduction",
+        default="sample",
+        help="hinge on batch-mean losses or per image; the demo's default "
+        "is per image, the model's (and train's) batch",
+    )
     add_option(demo, "area_budget", default=0.2)
     add_option(
         demo, "image_size", type=int, nargs=None, default=48, help="pixels"

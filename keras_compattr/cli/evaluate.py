@@ -5,6 +5,7 @@ import os
 
 from keras_compattr.cli.common import CommandError
 from keras_compattr.cli.common import check_file
+from keras_compattr.cli.common import check_model_classes
 from keras_compattr.cli.common import echo
 from keras_compattr.cli.common import load_comet
 from keras_compattr.cli.data import load_arrays
@@ -58,6 +59,7 @@ def add_parser(commands):
         "--deletion-steps", type=int, default=20, help="curve steps"
     )
     add_option(evaluate, "batch_size")
+    add_option(evaluate, "skip_bad_images")
     add_option(evaluate, "data_dir")
     add_option(evaluate, "download")
     add_shared_options(
@@ -100,8 +102,12 @@ def run(args):
         args.seed,
         data_dir=args.data_dir,
         download=args.download,
+        skip_bad_images=args.skip_bad_images,
     )
     images, labels = data["images"], data["labels"]
+    check_model_classes(
+        args.model, model.num_classes, args.dataset, data["class_names"]
+    )
     if labels.max() >= model.num_classes:
         raise CommandError(
             f"{args.dataset!r} has labels up to {labels.max()}, but the "

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 from keras_compattr.cli.common import CommandError
 from keras_compattr.cli.common import class_names_near
@@ -11,7 +12,7 @@ from keras_compattr.cli.parser import add_command
 from keras_compattr.cli.parser import add_option
 from keras_compattr.cli.parser import add_shared_options
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
 def add_parser(commands):
@@ -59,6 +60,16 @@ def _image_paths(inputs):
     return paths
 
 
+def _reason(error):
+    """PIL's reason, without the in-memory file it names instead of ours."""
+    text = str(error)
+    if "cannot identify image file" in text:
+        return "not an image file that PIL can decode (unknown or corrupt)"
+    if os.path.isfile(text) or not text:
+        return type(error).__name__
+    return re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the file", text)
+
+
 def _read_images(paths, size):
     import keras
     import numpy as np
@@ -68,7 +79,11 @@ def _read_images(paths, size):
         try:
             image = keras.utils.load_img(path, target_size=size)
         except Exception as error:  # PIL raises many kinds
-            raise CommandError(f"cannot read image {path!r}: {error}") from None
+            raise CommandError(
+                f"cannot read image {path!r}: {_reason(error)}. Replace or "
+                "delete the file (re-save it as JPEG or PNG), or leave it "
+                "out of the command."
+            ) from None
         images.append(keras.utils.img_to_array(image, dtype="float32") / 255.0)
     return np.stack(images)
 

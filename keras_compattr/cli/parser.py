@@ -133,6 +133,11 @@ OPTIONS = {
         type=area_budget_value,
         help="mask area budget t, or 'auto' (smallest complete mask)",
     ),
+    "skip_bad_images": dict(
+        action="store_true",
+        help="leave out the image files of a folder that cannot be decoded "
+        "(their count is printed); default: stop, naming the first",
+    ),
 }
 
 
@@ -202,7 +207,8 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=describe(
             "Inherently explainable image classification (COMET) in Keras 3. "
-            "The backend comes from KERAS_BACKEND (tensorflow or jax)."
+            "The backend comes from KERAS_BACKEND (tensorflow, jax or "
+            "torch)."
         ),
         epilog=(
             "Run `keras-compattr COMMAND --help` for a command's options.\n"
@@ -226,9 +232,15 @@ def check_arguments(args):
     """Raises `CommandError` on values argparse cannot check by itself."""
     for name in ("epochs", "detector_epochs", "batch_size", "max_images"):
         value = getattr(args, name, None)
-        if value is not None and value < (0 if "epochs" in name else 1):
+        if value is not None and value < 1:
             flag = "--" + name.replace("_", "-")
             raise CommandError(f"{flag} must be positive; got {value}.")
+    patience = getattr(args, "early_stopping", None)
+    if patience is not None and patience < 1:
+        raise CommandError(
+            f"--early-stopping takes a patience of at least 1 epoch; got "
+            f"{patience}."
+        )
     if getattr(args, "area_budget", None) is not None:
         if args.area_budget != "auto" and not 0.0 < args.area_budget <= 1.0:
             raise CommandError(

@@ -2,6 +2,8 @@
 
 import json
 import os
+import shutil
+import warnings
 
 from keras_compattr.cli.common import CommandError
 from keras_compattr.cli.common import check_file
@@ -136,7 +138,30 @@ def add_parser(commands):
         "--monitor-every",
         type=int,
         default=1,
-        help="save the masks of 6 validation images every N epochs (0: off)",
+        help="save the masks of 6 validation images, spread over the "
+        "classes, every N epochs (0: off)",
+    )
+    add_option(train, "skip_bad_images")
+    train.add_argument(
+        "--force",
+        action="store_true",
+        help="train COMET even when the detector's validation accuracy is "
+        "near chance (default: stop before COMET, saying so)",
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="resume an interrupted run in --output: its detector.keras is "
+        "used as it is, and COMET continues from its last backup "
+        "(OUTPUT/backup, written every epoch, deleted when COMET ends)",
+    )
+    train.add_argument(
+        "--early-stopping",
+        type=int,
+        metavar="PATIENCE",
+        help="stop the detector's and COMET's training when the validation "
+        "loss has not improved for PATIENCE epochs, and keep the best "
+        "epoch's weights (keras.callbacks.EarlyStopping)",
     )
     add_option(train, "data_dir")
     add_option(train, "download")
@@ -242,6 +267,8 @@ def _load_splits(args, size):
         data_dir=args.data_dir,
         download=args.download,
     )
+    if args.dataset.startswith("folder:"):
+        common["skip_bad_images"] = args.skip_bad_images
     train, info = load(
         args.dataset,
         split="train",
@@ -266,8 +293,26 @@ def _load_splits(args, size):
     return train, validation, info, note
 
 
+def _early_stopping(args, validation):
+    """`[EarlyStopping]` for `--early-stopping PATIENCE`, else `[]`."""
+    import keras
+
+    if args.early_stopping is None:
+        return []
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss" if validation is not None else "loss",
+            patience=args.early_stopping,
+            restore_best_weights=True,
+        )
+    ]
+
+
 def _train_detector(args, train, validation, shape, num_classes, verbose):
-    """Trains the detector, saves it with its history, and returns it."""
+    """Trains the detector, saves it with its history, and returns it.
+
+    `train_classifier` refreshes its batch-norm statistics after `fit`.
+    """
     from keras_compattr.training import first_step_notices
     from keras_compattr.training import train_classifier
     from keras_compattr.visualization import plot_history
@@ -280,20 +325,99 @@ def _train_detector(args, train, validation, shape, num_classes, verbose):
         args.predictor_weights,
         name="detector",
     )
-    history = train_classifier(
-        detector,
-        train,
-        epochs=args.detector_epochs,
-        learning_rate=args.learning_rate,
-        validation_data=validation,
-        callbacks=first_step_notices(verbose, "the detector"),
-        verbose=verbose,
-    )
+    with warnings.catch_warnings():
+        # The command checks the detector itself, in its own words.
+        warnings.filterwarnings("ignore", "The classifier has accuracy")
+        history = train_classifier(
+            detector,
+            train,
+            epochs=args.detector_epochs,
+            learning_rate=args.learning_rate,
+            validation_data=validation,
+            callbacks=first_step_notices(verbose, "the detector")
+            + _early_stopping(args, validation),
+            verbose=verbose,
+        )
     detector.save(os.path.join(args.output, "detector.keras"))
     stem = os.path.join(args.output, "detector_history")
     _write_history(history.history, stem)
     plot_history(history, save_path=stem + ".png")
     return detector, history.history
+
+
+def _check_detector(args, detector, data, data_note, num_classes, trained):
+    """Prints the detector's accuracy in inference mode; stops near chance.
+
+    Raises `CommandError` when it is near chance
+    (`keras_compattr.training.near_chance`), unless `--force`.
+    """
+    from keras_compattr.training import inference_accuracy
+    from keras_compattr.training import near_chance
+
+    try:
+        outputs = detector.output_shape[-1]
+    except (AttributeError, ValueError, TypeError):  # subclassed, unbuilt
+        outputs = num_classes
+    if outputs != num_classes:
+        raise CommandError(
+            f"--detector {args.detector} has {outputs} outputs, but "
+            f"{args.dataset} has {num_classes} classes: pass a detector "
+            "trained on this data set."
+        )
+    accuracy, count = inference_accuracy(detector, data, max_images=4096)
+    chance = 1.0 / num_classes
+    echo(
+        f"Detector accuracy in inference mode: {accuracy:.1%} on {count} "
+        f"{data_note} images (chance: {chance:.1%})."
+    )
+    if not near_chance(accuracy, num_classes):
+        return
+    if trained:
+        fix = (
+            "train it longer (--detector-epochs, now "
+            f"{args.detector_epochs}) or on more images, or pass a trained "
+            "classifier with --detector MODEL.keras"
+        )
+    else:
+        fix = (
+            "pass a classifier trained on this data set with --detector, or "
+            "leave --detector out to train one (--detector-epochs)"
+        )
+    message = (
+        f"The detector is near chance ({accuracy:.0%} on {count} {data_note} "
+        f"images in inference mode; chance {chance:.0%}), so COMET's "
+        f"detector term would be meaningless: {fix}. --force trains COMET "
+        "anyway."
+    )
+    if not args.force:
+        raise CommandError(message)
+    echo(f"Warning: {message}")
+
+
+def _shown_examples(data, num_classes, count=6, max_batches=16):
+    """`count` images and labels of `data`, spread over the classes."""
+    import numpy as np
+
+    by_class = {}
+    for index, batch in enumerate(data):
+        if index >= max_batches:
+            break
+        for image, label in zip(np.asarray(batch[0]), np.asarray(batch[1])):
+            by_class.setdefault(int(label), []).append(image)
+        if (
+            len(by_class) >= min(num_classes, count)
+            and sum(len(v) for v in by_class.values()) >= count * 2
+        ):
+            break
+    chosen = []
+    queues = [by_class[k] for k in sorted(by_class)]
+    while len(chosen) < count and any(queues):
+        for label, queue in zip(sorted(by_class), queues):
+            if queue and len(chosen) < count:
+                chosen.append((queue.pop(0), label))
+    images = np.stack([image for image, _ in chosen])
+    labels = np.asarray([label for _, label in chosen], "int32")
+    return images, labels
 
 
 def _join_cluster(args):
@@ -330,8 +454,8 @@ def _join_cluster(args):
 def run(args):
     """Trains with the parsed arguments; returns the histories."""
     import keras
-    import numpy as np
 
+    from keras_compattr.callbacks import BackupAndRestore
     from keras_compattr.models import ComprehensiveAttributionModel
     from keras_compattr.training import first_step_notices
     from keras_compattr.training import fit_verbosity
@@ -351,12 +475,13 @@ def run(args):
     verbose = fit_verbosity(args.verbose)
     _join_cluster(args)
     keras.utils.set_random_seed(args.seed)
-    os.makedirs(args.output, exist_ok=True)
     shape = (height, width, 3)
 
+    # The data is checked first: a bad folder leaves no empty --output.
     train, validation, info, validation_note = _load_splits(
         args, (height, width)
     )
+    os.makedirs(args.output, exist_ok=True)
     num_classes = info["num_classes"]
     echo(
         f"keras-compattr train on the {keras.backend.backend()} backend: "
@@ -364,17 +489,37 @@ def run(args):
         f"training images, {height}x{width} px); validation: "
         f"{validation_note}."
     )
+
     with open(os.path.join(args.output, "class_names.json"), "w") as f:
         json.dump(list(info["class_names"]), f)
 
     histories = {}
-    if args.detector is None:
+    detector_path = os.path.join(args.output, "detector.keras")
+    backup = os.path.join(args.output, "backup")
+    if not args.resume:
+        shutil.rmtree(backup, ignore_errors=True)
+    elif not os.path.isdir(backup) and not os.path.isfile(detector_path):
+        echo(f"--resume: nothing to resume in {args.output}; starting anew.")
+    check_data = validation if validation is not None else train
+    check_note = "validation" if validation is not None else "training"
+    if args.detector is not None:
+        echo(f"\n[1/2] Using the detector {args.detector}")
+        detector = keras.saving.load_model(args.detector)
+    elif args.resume and os.path.isfile(detector_path):
+        echo(f"\n[1/2] Resuming with the detector {detector_path}")
+        detector = keras.saving.load_model(detector_path)
+    else:
         detector, histories["detector"] = _train_detector(
             args, train, validation, shape, num_classes, verbose
         )
-    else:
-        echo(f"\n[1/2] Using the detector {args.detector}")
-        detector = keras.saving.load_model(args.detector)
+    _check_detector(
+        args,
+        detector,
+        check_data,
+        check_note,
+        num_classes,
+        trained=args.detector is None,
+    )
 
     echo(f"\n[2/2] Training COMET ({args.epochs} epochs)")
     options = {
@@ -391,12 +536,12 @@ def run(args):
         detector=detector,
         **options,
     )
-    shown = next(iter(validation if validation is not None else train))
-    shown_images = np.asarray(shown[0])[:6]
-    shown_labels = np.asarray(shown[1])[:6]
+    shown_images, shown_labels = _shown_examples(check_data, num_classes)
     callbacks = first_step_notices(
         verbose, "COMET (selector, predictor and frozen detector)"
     )
+    callbacks.append(BackupAndRestore(backup))
+    callbacks += _early_stopping(args, validation)
     if args.monitor_every > 0:
         callbacks.append(
             ExplanationMonitor(
@@ -407,15 +552,18 @@ def run(args):
                 class_names=info["class_names"],
             )
         )
-    history = train_comet(
-        model,
-        train,
-        epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        validation_data=validation,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    with warnings.catch_warnings():
+        # `_check_detector` has said it, with the command's flags.
+        warnings.filterwarnings("ignore", "The detector has accuracy")
+        history = train_comet(
+            model,
+            train,
+            epochs=args.epochs,
+            learning_rate=args.learning_rate,
+            validation_data=validation,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
     histories["comet"] = history.history
     model_path = os.path.join(args.output, "comet.keras")
     model.save(model_path)

@@ -14,6 +14,19 @@ class DatasetNotAvailableError(FileNotFoundError):
     cli_message = None
 
 
+class BadImageError(ValueError):
+    """An image file of a folder data set cannot be decoded.
+
+    `str(error)` names the file and words its advice for Python callers
+    (`skip_bad_images=True`); `cli_message` gives the same advice for the
+    command line (`--skip-bad-images`).
+    """
+
+    def __init__(self, message, cli_message):
+        super().__init__(message)
+        self.cli_message = cli_message
+
+
 def check_positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"`{name}` must be an int. Received: {value!r}")

@@ -6,27 +6,191 @@
 """
 
 import os
+import warnings
 
 import numpy as np
 
+from keras_compattr.datasets.checks import BadImageError
 from keras_compattr.datasets.checks import no_masks_error
 from keras_compattr.datasets.holdout import folder_split
 from keras_compattr.datasets.holdout import hold_out
 from keras_compattr.datasets.preprocessing import resize_mask
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# What `tf.io.decode_image` decodes (JPEG, PNG, GIF, BMP, WebP).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 _MASK_EXTENSIONS = (".npy", ".png", ".bmp", ".gif", ".jpg", ".jpeg")
+# Decoded files: (path, modification time, size) -> problem or None.
+_DECODED = {}
+# Warnings given (each split of a folder lists the same files).
+_WARNED = set()
 
 
 def _list_images(folder):
-    """Sorted paths (relative to `folder`) of the images below `folder`."""
-    found = []
+    """Sorted paths (relative to `folder`) of the images below `folder`.
+
+    Returns:
+        `(images, others)`: the image files, and the other files that are
+        not hidden (names starting with "."), such as `.tiff` or `.heic`
+        photos that cannot be read.
+    """
+    found, others = [], []
     for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for file in sorted(files):
+            relative = os.path.relpath(os.path.join(root, file), folder)
             if file.lower().endswith(IMAGE_EXTENSIONS):
-                found.append(os.path.relpath(os.path.join(root, file), folder))
-    return found
+                found.append(relative)
+            elif not file.startswith("."):
+                others.append(relative)
+    return found, others
+
+
+def _decode_problem(path):
+    """Why `tf.io.decode_image` cannot decode the file `path`, or `None`."""
+    import tensorflow as tf
+
+    try:
+        status = os.stat(path)
+    except OSError as error:
+        return error.strerror or str(error)
+    key = (os.path.abspath(path), status.st_mtime_ns, status.st_size)
+    if key not in _DECODED:
+        if status.st_size == 0:
+            problem = "the file is empty (0 bytes)"
+        else:
+            try:
+                data = tf.io.read_file(path)
+                tf.io.decode_image(data, channels=3, expand_animations=False)
+                problem = None
+            except (tf.errors.OpError, ValueError) as error:
+                problem = _short_reason(error)
+        _DECODED[key] = problem
+    return _DECODED[key]
+
+
+def _short_reason(error):
+    """TensorFlow's reason without its op name and device prefix."""
+    text = getattr(error, "message", None) or str(error)
+    text = text.split("}} ", 1)[-1].split(" [Op:", 1)[0].strip()
+    if text.startswith("Unknown image file format"):
+        return "not a JPEG, PNG, GIF, BMP or WebP file"
+    return text.rstrip(".") or type(error).__name__
+
+
+def find_bad_images(paths, max_workers=8):
+    """The image files among `paths` that cannot be decoded.
+
+    Each file is decoded once with `tf.io.decode_image`, as the data set
+    decodes it (the result is kept until the file changes).
+
+    Args:
+        paths: list of file paths.
+        max_workers: int, files decoded at once.
+
+    Returns:
+        A list of `(path, reason)`, in the order of `paths`.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, min(max_workers, os.cpu_count() or 1, len(paths)))
+    with ThreadPoolExecutor(workers) as pool:
+        problems = list(pool.map(_decode_problem, paths))
+    return [(p, why) for p, why in zip(paths, problems) if why is not None]
+
+
+def _bad_image_error(bad, total):
+    path, reason = bad[0]
+    more = (
+        f" ({len(bad) - 1} more of the {total} files cannot be decoded "
+        f"either, such as {bad[1][0]!r})"
+        if len(bad) > 1
+        else ""
+    )
+    text = (
+        f"Cannot decode the image file {path!r}: {reason}{more}. Replace or "
+        "delete it (re-save it as JPEG or PNG), or "
+    )
+    return BadImageError(
+        text + "pass `skip_bad_images=True` to leave such files out.",
+        text + "pass --skip-bad-images to leave such files out.",
+    )
+
+
+def _class_files(image_root, class_names, skip_bad_images):
+    """Paths, labels and the files left out, with the folders checked.
+
+    Raises `ValueError` for fewer than two classes, a class without a
+    readable image, and (unless `skip_bad_images`) a file that cannot be
+    decoded.
+    """
+    if len(class_names) < 2:
+        raise ValueError(
+            f"Image folder {image_root!r} has one class sub-folder "
+            f"({class_names[0]!r}); a classifier needs at least 2 classes: "
+            "add a sub-folder of images for each other class."
+        )
+    files, others = {}, []
+    for class_name in class_names:
+        found, other = _list_images(os.path.join(image_root, class_name))
+        files[class_name] = [os.path.join(class_name, p) for p in found]
+        others += [os.path.join(class_name, p) for p in other]
+    every = [p for name in class_names for p in files[name]]
+    bad = find_bad_images([os.path.join(image_root, p) for p in every])
+    if bad and not skip_bad_images:
+        raise _bad_image_error(bad, len(every))
+    unreadable = {os.path.relpath(p, image_root) for p, _ in bad}
+    empty = []
+    for class_name in class_names:
+        files[class_name] = [
+            p for p in files[class_name] if p not in unreadable
+        ]
+        if not files[class_name]:
+            empty.append(class_name)
+    if empty:
+        folder = os.path.join(image_root, empty[0])
+        held = [p for p in others if p.startswith(empty[0] + os.sep)]
+        found = (
+            f", only {len(held)} file(s) of other types such as {held[0]!r}"
+            if held
+            else ""
+        )
+        raise ValueError(
+            f"Class folder {folder!r} holds no readable image "
+            f"({', '.join(IMAGE_EXTENSIONS)}{found})"
+            + (
+                f", and so do {len(empty) - 1} more class folder(s)"
+                if len(empty) > 1
+                else ""
+            )
+            + ": add images of the class, or remove the folder."
+        )
+    paths, labels = [], []
+    for index, class_name in enumerate(class_names):
+        paths += files[class_name]
+        labels += [index] * len(files[class_name])
+    return paths, labels, sorted(unreadable), others
+
+
+def _warn_left_out(image_root, skipped, others):
+    """Warns (once per folder and message) about the files left out."""
+    messages = []
+    if skipped:
+        messages.append(
+            f"Left out {len(skipped)} image file(s) of {image_root!r} that "
+            f"cannot be decoded, such as {skipped[0]!r}."
+        )
+    if others:
+        kinds = sorted({os.path.splitext(p)[1].lower() or p for p in others})
+        messages.append(
+            f"Left out {len(others)} file(s) of {image_root!r} that are not "
+            f"{', '.join(IMAGE_EXTENSIONS)} images ({', '.join(kinds[:5])}), "
+            f"such as {others[0]!r}: convert the photos among them to JPEG "
+            "or PNG to use them."
+        )
+    for message in messages:
+        if (os.path.abspath(image_root), message) not in _WARNED:
+            _WARNED.add((os.path.abspath(image_root), message))
+            warnings.warn(message, stacklevel=4)
 
 
 def _find_mask(mask_root, relative):
@@ -55,6 +219,7 @@ def folder_source(
     mask_dir,
     holdout=0.1,
     split_seed=0,
+    skip_bad_images=False,
 ):
     import tensorflow as tf
 
@@ -74,16 +239,10 @@ def folder_source(
             f"Image folder {image_root!r} has no class sub-folders: put the "
             "images of each class in a sub-folder named after the class."
         )
-    paths, labels = [], []
-    for index, class_name in enumerate(class_names):
-        for relative in _list_images(os.path.join(image_root, class_name)):
-            paths.append(os.path.join(class_name, relative))
-            labels.append(index)
-    if not paths:
-        raise ValueError(
-            f"Image folder {image_root!r} holds no images "
-            f"({', '.join(IMAGE_EXTENSIONS)})."
-        )
+    paths, labels, skipped, others = _class_files(
+        image_root, class_names, skip_bad_images
+    )
+    _warn_left_out(image_root, skipped, others)
     paths, labels = hold_out(paths, labels, share, carved, holdout, split_seed)
     if not paths:
         raise ValueError(
@@ -98,6 +257,8 @@ def folder_source(
         "num_examples": len(paths),
         "has_masks": mask_dir is not None,
         "held_out": share is not None and share != "train",
+        "skipped_images": skipped,
+        "other_files": others,
     }
 
     mask_paths = None

@@ -55,6 +55,7 @@ def load(
     mask_dir=None,
     holdout=0.1,
     split_seed=0,
+    skip_bad_images=False,
 ):
     """Loads an image classification data set as a `tf.data.Dataset`.
 
@@ -77,7 +78,8 @@ def load(
     - `"imagenette"` (splits `"train"` and `"validation"`), `"stl10"`,
       `"cifar10"`: no masks.
     - `"folder:PATH"`: a local folder with one sub-folder of images per
-      class (JPEG, PNG, BMP, GIF; classes in sorted order), either directly
+      class (JPEG, PNG, BMP, GIF, WebP; classes in sorted order), at least
+      two classes, each with at least one image, either directly
       in `PATH` or in split folders `PATH/train`, `PATH/val` (or
       `PATH/validation`) and `PATH/test`. A split folder that exists is
       read as it is. Without a validation folder, a `"val"`
@@ -93,6 +95,11 @@ def load(
       `PATH/<split>/<class>/<stem>.<ext>` is
       `mask_dir/<split>/<class>/<stem>.npy` (or `.png`, ...; foreground
       where the value is above 0.5, or 127 for 8-bit images).
+      Every image file of the folder is decoded once when it is loaded:
+      a file that cannot be decoded (not an image, truncated, empty)
+      raises `ValueError` naming it, or with `skip_bad_images=True` is
+      left out with a warning. Files of other types (such as `.tiff` or
+      `.heic`) are left out with a warning; hidden files in silence.
 
     TFDS data sets are read from `data_dir` (default: `TFDS_DATA_DIR` or
     `~/tensorflow_datasets`). When they are not prepared there, they are
@@ -133,7 +140,9 @@ def load(
             unknown), `"has_masks"` (whether the data set can give masks),
             `"held_out"` (whether a folder's split was held out of its
             training images, see above), `"name"`, `"split"` and
-            `"image_size"`.
+            `"image_size"`; for a folder also `"skipped_images"` and
+            `"other_files"` (paths of the files left out, relative to
+            the folder of class sub-folders).
         num_images: int, size of a synthetic split (defaults above). Only
             for synthetic data.
         mask_dir: str, folder of masks of a `"folder:PATH"` data set.
@@ -145,6 +154,9 @@ def load(
         split_seed: int, seed of the held-out choice, independent of
             `seed` so that training and evaluation with other seeds see
             the same split.
+        skip_bad_images: bool, leave out the image files of a
+            `"folder:PATH"` data set that cannot be decoded (with a
+            warning and `info["skipped_images"]`) instead of raising.
 
     Returns:
         A prefetched `tf.data.Dataset` of `(images, labels)` or, with
@@ -201,6 +213,7 @@ def load(
             mask_dir,
             holdout,
             split_seed,
+            skip_bad_images,
         )
     elif name.split("/")[0] == "synthetic":
         ds, info = _synthetic_source(

@@ -5,6 +5,7 @@ These functions work on NumPy arrays from any attribution method.
 
 import numpy as np
 
+from keras_compattr.metrics.maps import as_ground_truth
 from keras_compattr.metrics.maps import as_maps
 from keras_compattr.metrics.maps import check_same_shape
 from keras_compattr.utils.validation import check_number
@@ -72,7 +73,8 @@ def pxap(scores, gt_masks, num_thresholds=101):
 
     Args:
         scores: `(N, H, W)` attribution maps.
-        gt_masks: `(N, H, W)` ground truth in `{0, 1}`.
+        gt_masks: `(N, H, W)` ground truth in `{0, 1}` (other values
+            raise a `ValueError`: the arguments swapped).
         num_thresholds: int >= 2, size of the threshold grid (101 gives
             steps of 0.01).
 
@@ -100,14 +102,13 @@ def pxap(scores, gt_masks, num_thresholds=101):
         num_thresholds, "num_thresholds", low=2, integer=True
     )
     scores = as_maps(scores, "scores")
-    gt = as_maps(gt_masks, "gt_masks")
-    check_same_shape(scores, gt, ("scores", "gt_masks"))
+    foreground = as_ground_truth(gt_masks, first="scores")
+    check_same_shape(scores, foreground, ("scores", "gt_masks"))
     # Only the maps with a value outside [0, 1] are rescaled, each alone.
     low = scores.min(axis=(1, 2), keepdims=True)
     outside = (low < 0.0) | (scores.max(axis=(1, 2), keepdims=True) > 1.0)
     if outside.any():
         scores = np.where(outside, normalize_maps(scores), scores)
-    foreground = gt > 0.5
     num_foreground = foreground.sum()
     if num_foreground == 0:
         raise ValueError(
@@ -198,7 +199,8 @@ def attribution_mass(attributions, gt_masks):
 
     Args:
         attributions: `(N, H, W)` maps.
-        gt_masks: `(N, H, W)` in `{0, 1}`.
+        gt_masks: `(N, H, W)` in `{0, 1}` (other values raise a
+            `ValueError`: the arguments swapped).
 
     Returns:
         A Python float in `[0, 1]`.
@@ -215,7 +217,7 @@ def attribution_mass(attributions, gt_masks):
         [Arras et al., 2022](https://arxiv.org/abs/2003.07258)
     """
     maps = np.maximum(as_maps(attributions, "attributions"), 0.0)
-    gt = as_maps(gt_masks, "gt_masks") > 0.5
+    gt = as_ground_truth(gt_masks)
     check_same_shape(maps, gt, ("attributions", "gt_masks"))
     total = maps.sum(axis=(1, 2))
     inside = (maps * gt).sum(axis=(1, 2))

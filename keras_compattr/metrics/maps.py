@@ -43,3 +43,34 @@ def check_same_shape(a, b, names):
             f"`{names[0]}` and `{names[1]}` must have the same shape. "
             f"Received {a.shape} and {b.shape}."
         )
+
+
+def as_ground_truth(array, name="gt_masks", first="attributions"):
+    """Binary ground truth `(N, H, W)`; raises on values other than 0 and 1.
+
+    A map of scores passed as the ground truth (the arguments swapped)
+    would otherwise be thresholded and scored without a word.
+
+    Args:
+        array: the ground truth, boolean or numbers in `{0, 1}` (`0..255`
+            8-bit masks with values 0 and 255 are taken too).
+        name: the argument name used in messages.
+        first: the name of the metric's first argument, for the hint.
+
+    Returns:
+        A boolean array `(N, H, W)`.
+    """
+    gt = as_maps(array, name)
+    values = np.unique(gt)
+    if np.isin(values, (0.0, 1.0)).all():
+        return gt > 0.5
+    if np.isin(values, (0.0, 255.0)).all():
+        return gt > 127.5
+    inside = values[(values != 0.0) & (values != 1.0)]
+    raise ValueError(
+        f"`{name}` must hold ground-truth masks in {{0, 1}}; it holds "
+        f"{len(values)} distinct values in [{values.min():.3g}, "
+        f"{values.max():.3g}], such as {inside[0]:.3g}, as a map of scores "
+        f"does. The arguments are `({first}, {name})`: were they swapped? "
+        f"Binarise soft masks first, e.g. `{name} > 0.5`."
+    )

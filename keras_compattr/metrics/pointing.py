@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from keras_compattr.metrics.maps import as_ground_truth
 from keras_compattr.metrics.maps import as_maps
 from keras_compattr.metrics.maps import check_same_shape
 
@@ -17,8 +18,10 @@ def pointing_game(attributions, gt_masks):
 
     Args:
         attributions: `(N, H, W)` (or `(N, H, W, 1)`) maps.
-        gt_masks: `(N, H, W)` ground truth in `{0, 1}`; every image needs at
-            least one foreground pixel.
+        gt_masks: `(N, H, W)` ground truth in `{0, 1}` (boolean, or
+            0 and 255); every image needs at least one foreground pixel.
+            Other values raise a `ValueError` (a map passed as the ground
+            truth: the arguments swapped).
 
     Returns:
         A Python float in `[0, 1]`.
@@ -40,7 +43,7 @@ def pointing_game(attributions, gt_masks):
         foreground fraction rather than 1.
     """
     maps = as_maps(attributions, "attributions")
-    gt = as_maps(gt_masks, "gt_masks") > 0.5
+    gt = as_ground_truth(gt_masks)
     check_same_shape(maps, gt, ("attributions", "gt_masks"))
     if not np.all(np.isfinite(maps)):
         raise ValueError("`attributions` must be finite.")

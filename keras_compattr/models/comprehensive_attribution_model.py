@@ -47,10 +47,13 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
     fit (interlocking). At test time the prediction is `P(x_s)` and the mask
     is the explanation; the detector is not needed.
 
-    Images are channels-last. Float images are taken as pixels in `[0, 1]`;
-    integer images (e.g. `uint8`) as `0..255`, and are divided by 255. The
-    three networks receive float32 images in `[0, 1]`: put any further
-    normalisation (e.g. a `keras.layers.Normalization`) inside them.
+    Images are channels-last. Float images are taken as pixels in `[0, 1]`,
+    except those in `0..255` (an image whose largest value is above 1.5,
+    as `keras.utils.image_dataset_from_directory` yields them; see
+    `keras_compattr.utils.images`); integer images (e.g. `uint8`) as
+    `0..255`. Those are divided by 255. The three networks receive float32
+    images in `[0, 1]`: put any further normalisation (e.g. a
+    `keras.layers.Normalization`) inside them.
 
     `fit`, `evaluate`, `predict` and `explain` check their inputs before
     any graph is built (`keras_compattr.utils.validation`): images of the
@@ -58,8 +61,9 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
     pixels, integer pixels outside `0..255`, labels out of range or of the
     wrong shape, and datasets that do not yield `(images, labels)` raise a
     `ValueError` or `TypeError` naming the fix; float images far outside
-    `[0, 1]` give a warning. Arrays are checked fully, `tf.data` datasets
-    from their `element_spec` only, generators batch by batch.
+    both `[0, 1]` and `0..255` give a warning. Arrays are checked fully,
+    `tf.data` datasets from their `element_spec` only, generators batch by
+    batch.
 
     Args:
         selector: a `keras.Model` mapping images to a feature map

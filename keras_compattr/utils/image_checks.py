@@ -100,20 +100,24 @@ def check_image_shape(shape, image_shape, name="images", batched=True):
         raise ValueError(f"`{name}` holds no image (shape {shape}).")
 
 
-def check_image_values(images, name="images", strict=False):
+def check_image_values(images, name="images", strict=False, allow_255=False):
     """Checks pixel values: finite, and in a range the model understands.
 
     Integer images are read as `0..255`: values outside raise a
     `ValueError`. Float images are read as `[0, 1]`: NaN or infinite
     values raise a `ValueError`, values far outside `[0, 1]` (below
     `-0.5` or above `1.5`) give a warning with a hint to rescale, or
-    with `strict=True` a `ValueError` with that hint.
+    with `strict=True` a `ValueError` with that hint. With
+    `allow_255=True` (the rule of `ComprehensiveAttributionModel`, see
+    `keras_compattr.utils.images`), float images in `[-0.5, 255.5]` are
+    accepted too, as `0..255` pixels.
 
     Args:
         images: a NumPy array of images.
         name: the argument name used in messages.
         strict: whether float pixels far outside `[0, 1]` raise rather
             than warn.
+        allow_255: whether float pixels in `0..255` are accepted.
     """
     dtype = dtype_name(images.dtype)
     is_float = "float" in dtype
@@ -153,8 +157,16 @@ def check_image_values(images, name="images", strict=False):
                 "0..255 (`uint8`) or to floats in [0, 1]."
             )
         return
+    if allow_255 and low >= -FLOAT_SLACK and high <= 255.0 + FLOAT_SLACK:
+        return
     if low < -FLOAT_SLACK or high > 1.0 + FLOAT_SLACK:
-        if high > 1.0 + FLOAT_SLACK and low >= -FLOAT_SLACK:
+        if allow_255 and low >= -FLOAT_SLACK:
+            hint = (
+                "Float images are read as [0, 1], or as 0..255 pixels when "
+                "an image's largest value is above 1.5: these go beyond "
+                "255. Rescale them to 0..255 or [0, 1]."
+            )
+        elif high > 1.0 + FLOAT_SLACK and low >= -FLOAT_SLACK:
             hint = (
                 "If they are 0..255 pixels, divide them by 255 (or pass "
                 "them as `uint8`)."
@@ -213,7 +225,7 @@ def validate_images(
         images = array
     check_image_shape(array.shape, image_shape, name)
     if check_values:
-        check_image_values(array, name)
+        check_image_values(array, name, allow_255=True)
     if isinstance(images, (list, tuple)):
         images = array
     return images, is_single

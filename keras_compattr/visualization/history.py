@@ -38,14 +38,21 @@ def _as_dict(history):
     return {k: np.asarray(v, "float64").reshape(-1) for k, v in logs.items()}
 
 
+def _is_number(value):
+    return isinstance(value, (int, float, np.number)) and not isinstance(
+        value, bool
+    )
+
+
 def plot_history(history, area_budget=None, save_path=None):
     """The named loss terms, mask area and accuracies over epochs.
 
     For a COMET history (from `ComprehensiveAttributionModel.fit`) the
-    figure has four panels: the selector loss; the two cross-entropies,
-    `L_P` of the predictor on the masked-in image and `L_D` of the detector
-    on the masked-out one; the mean mask area with the area penalty `R`
-    (and the area budget as a dotted line when given); the two
+    figure has up to five panels: the selector loss; the two
+    cross-entropies, `L_P` of the predictor on the masked-in image and
+    `L_D` of the detector on the masked-out one; the mean mask area with
+    the area penalty `R` on a `[0, 1]` scale (and a numeric area budget
+    as a dotted line; `"auto"` named in the title); the two
     accuracies; and, with `area_budget="auto"`, the area multiplier
     `lambda` that the dual ascent reached at the end of each epoch.
     Validation values (`val_*`) are dashed. Any other history
@@ -53,7 +60,9 @@ def plot_history(history, area_budget=None, save_path=None):
 
     Args:
         history: a Keras `History` or its `.history` dict.
-        area_budget: optional float, drawn on the mask-area panel.
+        area_budget: optional float, drawn on the mask-area panel as a
+            dotted line; `"auto"` (or another setting) is named in the
+            panel's title instead.
         save_path: optional path; the figure is written there as PNG.
 
     Returns:
@@ -105,11 +114,15 @@ def plot_history(history, area_budget=None, save_path=None):
                     markersize=3,
                     label=f"{label}, val.",
                 )
-        if title == "mask area" and area_budget is not None:
+        if title == "mask area" and _is_number(area_budget):
             ax.axhline(
                 area_budget, color="gray", linestyle=":", label="area budget"
             )
-        if title in ("mask area", "accuracy"):
+        elif title == "mask area" and area_budget is not None:
+            # "auto" has no budget line: a string on the y axis would
+            # make matplotlib read it as a category and drop the scale.
+            title = f"mask area (budget {area_budget})"
+        if title.startswith("mask area") or title == "accuracy":
             ax.set_ylim(0, 1.02)
         elif title == "area multiplier":
             ax.set_yscale("log")
