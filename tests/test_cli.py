@@ -168,15 +168,23 @@ def test_train_saves_model_history_and_figures(trained):
 
 
 def test_train_takes_a_trained_detector(trained, tmp_path):
+    import keras
+
     output = os.path.join(tmp_path, "again")
     detector = os.path.join(trained, "detector.keras")
     code = main(
         ["train", "--detector", detector, "--output", output,
-         "--epochs", "1", "--monitor-every", "0", *TINY_TRAIN]
+         "--epochs", "1", "--monitor-every", "0", "--no-hardening",
+         *TINY_TRAIN]
     )  # fmt: skip
     assert code == 0
     assert "comet.keras" in os.listdir(output)
     assert "detector.keras" not in os.listdir(output)
+    # The default run judged with a hardened copy; --no-hardening did not.
+    default = keras.saving.load_model(os.path.join(trained, "comet.keras"))
+    assert default.judge_is_hardened
+    plain = keras.saving.load_model(os.path.join(output, "comet.keras"))
+    assert plain.hardening is None and plain.judge is plain.detector
 
 
 def test_explain_writes_overlays_and_masks(trained, tmp_path, capsys):

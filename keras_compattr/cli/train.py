@@ -112,6 +112,13 @@ def add_parser(commands):
         help="hinge on batch-mean losses or per image; default: the model's",
     )
     train.add_argument(
+        "--no-hardening",
+        action="store_true",
+        help="judge the masked-out image with the detector as it is (the "
+        "paper's recipe) instead of a copy hardened on randomly masked "
+        "images",
+    )
+    train.add_argument(
         "--detector-weight",
         type=float,
         default=4.0,
@@ -528,6 +535,8 @@ def run(args):
     }
     if args.hinge_reduction is not None:
         options["hinge_reduction"] = args.hinge_reduction
+    if args.no_hardening:
+        options["hardening"] = False
     model = ComprehensiveAttributionModel(
         selector=_build_selector(args.selector, shape, args.selector_weights),
         predictor=_build_predictor(

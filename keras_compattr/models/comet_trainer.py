@@ -248,6 +248,7 @@ class CometTrainer:
                     *_training_part(x, y, kwargs.get("validation_split")),
                     batch_size=kwargs.get("batch_size"),
                     verbose=kwargs.get("verbose", "auto"),
+                    steps_per_epoch=kwargs.get("steps_per_epoch"),
                 )
         history = super().fit(x, y, **kwargs)
         if refresh_batch_norm:
@@ -364,7 +365,9 @@ class CometTrainer:
             return False
         return bool(ops.convert_to_numpy(self.detector_hardened) > 0.5)
 
-    def harden_detector(self, x, y=None, batch_size=None, verbose="auto"):
+    def harden_detector(
+        self, x, y=None, batch_size=None, verbose="auto", steps_per_epoch=None
+    ):
         """Fine-tunes the judge on training images with parts removed.
 
         `fit` calls this once, before training, when the model has a
@@ -379,6 +382,8 @@ class CometTrainer:
             y: labels for array `x`.
             batch_size: int, for arrays (default: the hardening's).
             verbose: Keras verbosity of the fine-tuning.
+            steps_per_epoch: int, batches per epoch of a dataset that
+                repeats; `None` reads it to its end.
 
         Returns:
             The Keras `History` of the fine-tuning.
@@ -405,6 +410,7 @@ class CometTrainer:
             batch_size=batch_size,
             verbose=verbose,
             jit_compile=self.jit_compile if self.compiled else "auto",
+            steps_per_epoch=steps_per_epoch,
         )
         self.detector_hardened.assign(1.0)
         return history

@@ -208,6 +208,7 @@ class DetectorHardening:
         batch_size=None,
         verbose="auto",
         jit_compile="auto",
+        steps_per_epoch=None,
     ):
         """Fine-tunes `judge` in place on randomly masked images.
 
@@ -224,6 +225,9 @@ class DetectorHardening:
             batch_size: int, overrides `self.batch_size` for arrays.
             verbose: Keras verbosity of the fine-tuning `fit`.
             jit_compile: as in `keras.Model.compile`.
+            steps_per_epoch: int, batches per epoch of a dataset that
+                repeats (as in `keras.Model.fit`); `None` reads it to its
+                end.
 
         Returns:
             The Keras `History` of the fine-tuning.
@@ -258,6 +262,7 @@ class DetectorHardening:
                 if y is not None
                 else None,
                 shuffle=y is not None,
+                steps_per_epoch=steps_per_epoch,
                 verbose=verbose,
             )
             self._refresh_batch_norm(wrapper, judge, x, batch_size)
