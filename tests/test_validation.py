@@ -8,7 +8,9 @@ import pytest
 import tensorflow as tf
 
 import keras_compattr as kca
-from keras_compattr.utils import validation
+from keras_compattr.utils import data_checks
+from keras_compattr.utils import image_checks
+from keras_compattr.utils.labels import validate_labels
 from tests.resume_worker import NUM_CLASSES
 from tests.resume_worker import SHAPE
 from tests.resume_worker import build
@@ -123,14 +125,14 @@ def test_errors_come_before_any_graph_is_built():
 
 def test_float_images_far_outside_unit_range_warn(model):
     with pytest.warns(UserWarning, match="divide them by 255"):
-        validation.check_image_values(_images() * 255.0)
+        image_checks.check_image_values(_images() * 255.0)
     with pytest.warns(UserWarning, match="normalised"):
-        validation.check_image_values(_images() * 4.0 - 2.0)
+        image_checks.check_image_values(_images() * 4.0 - 2.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         # Small overshoots (e.g. from augmentation) and uint8 are fine.
-        validation.check_image_values(_images() * 1.2 - 0.1)
-        validation.check_image_values((_images() * 255).astype("uint8"))
+        image_checks.check_image_values(_images() * 1.2 - 0.1)
+        image_checks.check_image_values((_images() * 255).astype("uint8"))
     with pytest.warns(UserWarning, match="far outside"):
         model.predict(_images(2) * 255.0, verbose=0)
 
@@ -174,7 +176,7 @@ def test_integer_one_hot_and_soft_labels_are_accepted():
         np.full((4, NUM_CLASSES), 1.0 / NUM_CLASSES),
         tf.constant([0, 1, 2, 0]),
     ):
-        validation.validate_labels(labels, NUM_CLASSES, 4)
+        validate_labels(labels, NUM_CLASSES, 4)
 
 
 def _dataset(*parts, batch=4):
@@ -449,14 +451,14 @@ def test_trainable_detector_is_frozen_at_construction():
 
 def test_direct_validators_accept_good_input():
     images = _images()
-    out, single = validation.validate_images(images, SHAPE)
+    out, single = image_checks.validate_images(images, SHAPE)
     assert out is images and not single
-    out, single = validation.validate_images(
+    out, single = image_checks.validate_images(
         images[0], SHAPE, allow_single_image=True
     )
     assert single and out.shape == (1, *SHAPE)
     uint8 = (images * 255).astype("uint8")
-    assert validation.validate_images(uint8, SHAPE)[0] is uint8
+    assert image_checks.validate_images(uint8, SHAPE)[0] is uint8
     spec_ok = tf.data.Dataset.from_tensor_slices((images, _labels())).batch(2)
-    validation.validate_dataset_spec(spec_ok, SHAPE, NUM_CLASSES, True)
+    data_checks.validate_dataset_spec(spec_ok, SHAPE, NUM_CLASSES, True)
     assert kca.models.ComprehensiveAttributionModel is not None

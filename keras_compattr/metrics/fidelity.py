@@ -16,15 +16,15 @@ classes; `fill` in `[0, 1]`. A mistake raises a `ValueError` or
 import numpy as np
 from keras import ops
 
-from keras_compattr.losses import log_probabilities
+from keras_compattr.losses.objective import log_probabilities
 from keras_compattr.metrics.maps import as_maps
+from keras_compattr.utils.argument_checks import check_number
 from keras_compattr.utils.classifiers import check_batch_size
 from keras_compattr.utils.classifiers import check_images
 from keras_compattr.utils.classifiers import class_labels
 from keras_compattr.utils.classifiers import fill_values
 from keras_compattr.utils.classifiers import input_shape
 from keras_compattr.utils.classifiers import model_outputs
-from keras_compattr.utils.validation import check_number
 
 OUTPUT_KINDS = ("auto", "logits", "probabilities")
 

@@ -16,7 +16,7 @@ from keras_compattr.models import detector_check
 from keras_compattr.models import fill_value as fill_values
 from keras_compattr.models import input_checks
 from keras_compattr.models.grouped_optimizer import GroupedOptimizer
-from keras_compattr.utils import validation
+from keras_compattr.utils import data_checks
 
 
 class CometTrainer:
@@ -309,7 +309,7 @@ class CometTrainer:
         )
 
     def _validate_inputs(self, x, y, with_labels, single=False, name="x"):
-        return validation.validate_inputs(
+        return data_checks.validate_inputs(
             x,
             y,
             self.image_shape,

@@ -7,17 +7,17 @@ import numpy as np
 from keras import ops
 
 from keras_compattr.api_export import keras_compattr_export
-from keras_compattr.layers import MaskHead
-from keras_compattr.losses import log_probabilities
+from keras_compattr.layers.mask_head import MaskHead
 from keras_compattr.losses.comet import resolve_objective
+from keras_compattr.losses.objective import log_probabilities
 from keras_compattr.models import adapters
 from keras_compattr.models import builders
 from keras_compattr.models import introspection
 from keras_compattr.models.comet_trainer import CometTrainer
 from keras_compattr.models.mask_model import MaskModel
 from keras_compattr.models.shapes import output_shape
-from keras_compattr.utils import to_unit_range
 from keras_compattr.utils.argument_checks import check_fill
+from keras_compattr.utils.images import to_unit_range
 
 
 def _objective_setting(name):
@@ -52,7 +52,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
     normalisation (e.g. a `keras.layers.Normalization`) inside them.
 
     `fit`, `evaluate`, `predict` and `explain` check their inputs before
-    any graph is built (`keras_compattr.utils.validation`): images of the
+    any graph is built (`keras_compattr.utils.data_checks`): images of the
     wrong rank, channel count or size, non-numeric images, NaN or infinite
     pixels, integer pixels outside `0..255`, labels out of range or of the
     wrong shape, and datasets that do not yield `(images, labels)` raise a

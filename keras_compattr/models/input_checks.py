@@ -4,7 +4,7 @@ import types
 
 import keras
 
-from keras_compattr.utils import validation
+from keras_compattr.utils import data_checks
 
 
 def refuse_weights(kwargs, method):
@@ -34,10 +34,10 @@ def validate_validation_data(data, image_shape, num_classes):
     Returns:
         The data to pass on to Keras.
     """
-    if validation.is_dataset(data) or isinstance(
+    if data_checks.is_dataset(data) or isinstance(
         data, (keras.utils.PyDataset, types.GeneratorType)
     ):
-        data, _ = validation.validate_inputs(
+        data, _ = data_checks.validate_inputs(
             data,
             None,
             image_shape,
@@ -57,7 +57,7 @@ def validate_validation_data(data, image_shape, num_classes):
             "`validation_data` holds sample weights; the COMET "
             "objective does not weight samples. Pass `(images, labels)`."
         )
-    images, _ = validation.validate_inputs(
+    images, _ = data_checks.validate_inputs(
         data[0],
         data[1],
         image_shape,
