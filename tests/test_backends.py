@@ -48,6 +48,9 @@ TORCH_DESELECTED = (
 BACKEND_INDEPENDENT_FILES = (
     "test_cross_backend.py",
     "test_datasets.py",
+    # These two start a process per backend themselves.
+    "test_imports.py",
+    "test_training_contract.py",
     "test_docs.py",
     "test_environment.py",
     "test_multi_host.py",

@@ -31,7 +31,11 @@ def _forward(model, trainable, non_trainable, optimizer_vars, x, y):
     mapping += list(zip(model.non_trainable_variables, non_trainable))
     if optimizer_vars is not None:
         mapping += list(zip(model.optimizer.variables, optimizer_vars))
-    with keras.StatelessScope(state_mapping=mapping) as scope:
+    # `collect_losses`: the networks' `add_loss` (activity regularisers)
+    # would otherwise be dropped in the scope, as in Keras' JAX trainer.
+    with keras.StatelessScope(
+        state_mapping=mapping, collect_losses=True
+    ) as scope:
         terms = model.compute_terms(x, y, training=optimizer_vars is not None)
         if optimizer_vars is not None:
             scale = model.optimizer.scale_loss
