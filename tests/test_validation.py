@@ -251,18 +251,51 @@ def test_generators_and_pydatasets_are_checked(model):
     assert np.isfinite(logs["loss"])
 
 
-def test_sample_and_class_weights_are_refused(model):
-    with pytest.raises(ValueError, match="sample_weight"):
-        model.fit(_images(), _labels(), sample_weight=np.ones(4), verbose=0)
-    with pytest.raises(ValueError, match="class_weight"):
-        model.fit(_images(), _labels(), class_weight={0: 2.0}, verbose=0)
-    with pytest.raises(ValueError, match="sample weights"):
-        model.fit(
-            _images(),
-            _labels(),
-            validation_data=(_images(), _labels(), np.ones(4)),
-            verbose=0,
-        )
+def test_fit_and_evaluate_take_keras_positional_arguments():
+    # `fit(x, y, 2, 3)` is batch size 2 and 3 epochs, as for any Keras
+    # model; `refresh_batch_norm` is keyword-only.
+    model = build(0, fill_value=0.5)
+    model.compile(optimizer="sgd")
+    history = model.fit(_images(), _labels(), 2, 3, 0)
+    assert history.params["epochs"] == 3
+    assert history.params["steps"] == 2
+    history = model.fit(_images(), _labels(), 4, 1, 0, refresh_batch_norm=0)
+    assert history.params["steps"] == 1
+    logs = model.evaluate(_images(), _labels(), 2, 0, None, 1, None, True)
+    assert isinstance(logs, dict) and np.isfinite(logs["loss"])
+    with pytest.raises(TypeError):
+        model.fit(_images(), _labels(), batch_sise=2, verbose=0)
+
+
+def test_sample_weights_weight_each_image_in_the_batch_means(model):
+    # Weights (1, 0, 0, 0) give the terms of the first image alone.
+    images, labels = _images(), _labels()
+    weighted = model.test_on_batch(
+        images, labels, sample_weight=np.array([1.0, 0, 0, 0]), return_dict=True
+    )
+    alone = model.test_on_batch(images[:1], labels[:1], return_dict=True)
+    unweighted = model.test_on_batch(images, labels, return_dict=True)
+    for name in ("predictor_loss", "detector_loss", "area_penalty"):
+        assert weighted[name] == pytest.approx(alone[name], rel=1e-5), name
+    assert weighted["predictor_loss"] != pytest.approx(
+        unweighted["predictor_loss"], rel=1e-3
+    )
+
+
+def test_class_and_sample_weights_are_accepted_by_fit():
+    model = build(0, fill_value=0.5)
+    model.compile(optimizer="sgd")
+    weights = {0: 2.0, 1: 1.0, 2: 0.5}
+    history = model.fit(_images(), _labels(), class_weight=weights, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    model.fit(_images(), _labels(), sample_weight=np.ones(4), verbose=0)
+    model.train_on_batch(_images(), _labels(), class_weight=weights)
+    model.fit(
+        _images(),
+        _labels(),
+        validation_data=(_images(), _labels(), np.ones(4)),
+        verbose=0,
+    )
     with pytest.raises(ValueError, match="validation_data\\[1\\]"):
         model.fit(
             _images(),
@@ -272,17 +305,8 @@ def test_sample_and_class_weights_are_refused(model):
         )
 
 
-def test_batch_methods_refuse_weights_and_check_inputs(model):
-    # `train_on_batch` used to drop the weights silently.
+def test_batch_methods_check_inputs(model):
     before = [np.array(v) for v in model.get_weights()]
-    with pytest.raises(ValueError, match="sample_weight.*train_on_batch"):
-        model.train_on_batch(_images(), _labels(), sample_weight=np.ones(4))
-    with pytest.raises(ValueError, match="class_weight.*train_on_batch"):
-        model.train_on_batch(_images(), _labels(), class_weight={0: 2.0})
-    with pytest.raises(ValueError, match="sample_weight.*test_on_batch"):
-        model.test_on_batch(_images(), _labels(), sample_weight=np.ones(4))
-    with pytest.raises(ValueError, match="sample_weight.*evaluate"):
-        model.evaluate(_images(), _labels(), sample_weight=np.ones(4))
     with pytest.raises(ValueError, match="NaN or infinite pixel"):
         model.train_on_batch(_with_nan(), _labels())
     with pytest.raises(ValueError, match=r"class indices in \[0, 3\)"):

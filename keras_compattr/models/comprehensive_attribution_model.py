@@ -342,19 +342,22 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         outputs = self.predictor(masked_in, training=training)
         return ops.exp(log_probabilities(outputs, self._predictor_output_kind))
 
-    def compute_terms(self, images, labels, training=False):
+    def compute_terms(self, images, labels, training=False, sample_weight=None):
         """Runs the three networks once and returns the objective's terms.
+
+        Changes no state but the networks' own in training mode (batch
+        norm): the training step moves the area control.
 
         Args:
             images: a batch of images.
-            labels: `(N,)` integer or `(N, K)` one-hot labels.
+            labels: `(N,)` integer, or `(N, K)` one-hot or soft labels.
             training: whether the selector and predictor run in training
                 mode. The detector always runs in inference mode.
+            sample_weight: optional `(N,)` weights of the batch means.
 
         Returns:
-            The dict of `keras_compattr.losses.comet_objective` (with
-            `"area_multiplier"` after a step of the adaptive area control),
-            plus `"predictor_log_probs"`, `"detector_log_probs"` and
+            The dict of `keras_compattr.losses.comet_objective`, plus
+            `"predictor_log_probs"`, `"detector_log_probs"` and
             `"masks"`.
             Regularisation losses of the selector are added to
             `"selector_loss"` and those of the predictor to
@@ -377,8 +380,8 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             predictor_log_probs,
             detector_log_probs,
             masks,
-            training=training,
             mask_logits=mask_logits,
+            sample_weight=sample_weight,
         )
         selector_regularization = self.selector.losses + self.mask_head.losses
         if selector_regularization:
