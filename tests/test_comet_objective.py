@@ -267,3 +267,21 @@ def test_soft_labels_work_in_every_term(term, reduction):
     )
     assert np.isfinite(soft_term)
     assert abs(soft_term - hard_term) < 1.0 + 0.5 * abs(hard_term)
+
+
+@pytest.mark.parametrize("name", ["area_control", "strict"])
+def test_a_given_area_control_keeps_its_settings_whatever_its_name(name):
+    # Custom-ness was decided by the name: one called "area_control" (the
+    # name `build` gives the default) lost its settings.
+    control = kca.losses.AreaMultiplier(
+        NUM_CLASSES, tolerance=0.1, rate=0.3, name=name
+    )
+    objective = CometObjective(area_budget=control)
+    restored = CometObjective.from_config(objective.get_config())
+    assert restored.area_control.tolerance == 0.1
+    assert restored.area_control.rate == 0.3
+    model = tiny_model(objective=CometObjective(area_budget=control))
+    revived = kca.ComprehensiveAttributionModel.from_config(model.get_config())
+    assert revived.area_control.get_config() == control.get_config()
+    # The default control is still rebuilt by `build`, not saved.
+    assert CometObjective().get_config()["area_budget"] == "auto"

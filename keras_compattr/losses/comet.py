@@ -122,6 +122,9 @@ class CometObjective:
         self.area_control = (
             area_budget if isinstance(area_budget, AreaMultiplier) else None
         )
+        # Whether the control was passed in (saved with its settings) or
+        # is made by `build` with the defaults; not decided by its name.
+        self._given_control = self.area_control is not None
 
     def build(self, num_classes):
         """Makes (or checks) the area control for `num_classes` classes.
@@ -234,10 +237,7 @@ class CometObjective:
     def get_config(self):
         # The area control made for `"auto"` is rebuilt by `build`; one
         # passed in is saved with its settings.
-        custom_control = (
-            self.area_control is not None
-            and self.area_control.name != "area_control"
-        )
+        custom_control = self._given_control
         return {
             "detector_weight": self.detector_weight,
             "margin": self.margin,
