@@ -114,7 +114,7 @@ def chance_hinge(labels, log_probs):
     log_rest_weights = ops.where(
         rest > 0.0, ops.log(ops.maximum(rest, 1e-30)), -1e9
     )
-    log_rest = ops.logsumexp(log_probs + log_rest_weights, axis=-1)
+    log_rest = ops.logsumexp(ops.add(log_probs, log_rest_weights), axis=-1)
     return ops.relu(math.log(1.0 - 1.0 / num_classes) - log_rest)
 
 
