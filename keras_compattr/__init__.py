@@ -19,13 +19,14 @@ _environment.configure()
 
 import importlib as _importlib  # noqa: E402
 
-from keras_compattr import _registration  # noqa: E402
 from keras_compattr.version import __version__  # noqa: E402
 
 # What a user needs, imported on first use (PEP 562), so that
 # `import keras_compattr` and the command line's help do not import Keras
-# and TensorFlow. The public classes are defined under the export decorator
-# of `keras_compattr.api_export`, which also registers the serialisable ones.
+# and TensorFlow. Each subpackage is a plain module that imports what it
+# uses: any of them may be imported first, before or without Keras. The
+# public classes are defined under the export decorator of
+# `keras_compattr.api_export`, which also registers the serialisable ones.
 _SUBMODULES = (
     "callbacks",  # BackupAndRestore, TerminateOnNaN, FirstStepNotice
     "datasets",  # synthetic(), load(), as_dataset()
@@ -59,6 +60,6 @@ def __dir__():
     return sorted(set(globals()) | set(_SUBMODULES) | set(_ATTRIBUTES))
 
 
-# `keras.saving.load_model` must find the package's classes after a bare
-# `import keras_compattr`, as it did when this file imported everything.
-_registration.register_when_keras_is_imported()
+# The subpackages that define Keras serialisables: importing one registers
+# its classes (`keras_compattr.models.load_model` imports them all).
+_REGISTERING = ("layers", "losses", "metrics", "models", "training")

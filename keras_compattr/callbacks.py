@@ -379,23 +379,17 @@ class FirstStepNotice(keras.callbacks.Callback):
     Example:
 
     ```python
+    import keras
+    import numpy as np
+
     import keras_compattr as kca
 
-    data = kca.datasets.synthetic(num_images=16, image_size=32, seed=0)
-    shape = (32, 32, 3)
-    model = kca.ComprehensiveAttributionModel(
-        selector=kca.models.build_selector(shape, backbone="tiny", width=4),
-        predictor=kca.models.build_classifier(shape, 4, widths=(4, 8)),
-        # Train the detector on full images first (see the model's example).
-        detector=kca.models.build_classifier(shape, 4, widths=(4, 8)),
-    )
-    model.compile()
-    model.fit(
-        data["images"],
-        data["labels"],
-        callbacks=[kca.callbacks.FirstStepNotice()],
-        verbose=0,
-    )
+    # Works with any Keras model; `keras_compattr.training.train_comet`
+    # passes one (`first_step_notices`) to COMET's `fit`.
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(loss="mse")
+    notice = kca.callbacks.FirstStepNotice("Compiling the first step...")
+    model.fit(np.ones((8, 4)), np.ones(8), callbacks=[notice], verbose=0)
     ```
     """
 

@@ -60,29 +60,6 @@ def tiny_classifier(name="classifier", softmax=False):
     return model
 
 
-# The routing tests' two area settings: the paper's fixed budget, and the
-# adaptive control with its multiplier pinned (min = max), since every
-# training-mode `compute_terms` would otherwise step it.
-ROUTING_CASES = [
-    ("hinge", "batch", "fixed"),
-    ("hinge", "sample", "fixed"),
-    ("negative_ce", "batch", "fixed"),
-    ("chance_hinge", "batch", "pinned multiplier"),
-]
-
-
-def routing_area_budget(area):
-    """`area_budget` for a routing case: 0.6, or a pinned `lambda = 2`."""
-    if area == "fixed":
-        return 0.6
-    return kca.losses.AreaMultiplier(
-        NUM_CLASSES,
-        initial_multiplier=2.0,
-        min_multiplier=2.0,
-        max_multiplier=2.0,
-    )
-
-
 def tiny_model(detector=None, **kwargs):
     keras.utils.set_random_seed(0)
     return kca.ComprehensiveAttributionModel(

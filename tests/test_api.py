@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 import keras_compattr as kca
-from keras_compattr import _registration
 from keras_compattr.api_export import EXPORTS
 from keras_compattr.api_export import keras_compattr_export
 
@@ -31,7 +30,6 @@ NOT_SERIALIZABLE = {"keras_compattr.evaluation.CompiledClassifier"}
 
 
 def _import_public():
-    _registration.register()
     for name in kca.__all__:
         getattr(kca, name)
 
@@ -84,11 +82,11 @@ def test_serialisable_public_classes_are_exported_and_registered():
         assert id(obj) in exported, f"{path} lacks @keras_compattr_export"
         name = keras.saving.get_registered_name(obj)
         assert name == f"keras_compattr>{obj.__name__}", path
-        # The registering import of a bare `import keras_compattr` covers
-        # its module.
+        # `import keras; import keras_compattr` imports its module.
         assert any(
-            obj.__module__ == m or obj.__module__.startswith(f"{m}.")
-            for m in _registration.REGISTERING_MODULES
+            obj.__module__ == f"keras_compattr.{m}"
+            or obj.__module__.startswith(f"keras_compattr.{m}.")
+            for m in kca._REGISTERING
         ), path
 
 
@@ -129,22 +127,11 @@ def test_the_decorator_refuses_a_path_that_renames_the_class():
         keras_compattr_export("other_package.Original")
 
 
-@pytest.mark.parametrize(
-    "name, home",
-    [
-        ("resolve_networks", "keras_compattr.models.adapters"),
-        ("lraspp_head", "keras_compattr.models.builders"),
-        ("ImagePreprocessing", "keras_compattr.layers"),
-        ("PREPROCESSING_MODES", "keras_compattr.layers"),
-    ],
-)
-def test_internals_are_no_longer_exported_but_still_resolve(name, home):
-    assert name not in kca.models.__all__
-    with pytest.warns(DeprecationWarning, match=home):
-        value = getattr(kca.models, name)
-    assert value is getattr(importlib.import_module(home), name)
-    with pytest.raises(AttributeError):
-        kca.models.no_such_name  # noqa: B018
+def test_no_deprecated_aliases_remain():
+    # Nothing was released: an internal is reached at its home only.
+    for name in ("resolve_networks", "lraspp_head", "ImagePreprocessing"):
+        with pytest.raises(AttributeError):
+            getattr(kca.models, name)
 
 
 def _load_saved_before(name, tmp_path):

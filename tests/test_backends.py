@@ -8,8 +8,9 @@ with the child's report, if any of them fails there.
 - JAX: every other test file that exercises backend code (not those of
   `BACKEND_INDEPENDENT_FILES`), in 2 shards. The short training run and
   the example scripts join with `--run-large`.
-- torch: `test_torch_backend.py` (the core contract: fit, evaluate,
-  predict, explain, save/load, frozen detector, exact gradient routing,
+- torch: `test_torch_backend.py` and `test_routing.py` (the core
+  contract: fit, evaluate, predict, explain, save/load, frozen detector,
+  exact gradient routing,
   gradient explainers, mixed precision, exact resume). With `--run-large`
   the files of `TORCH_LARGE_FILES` join it: they repeat that contract
   more broadly and take about 10 minutes on torch's eager CPU execution.
@@ -35,11 +36,8 @@ TORCH_LARGE_FILES = (
     "test_resume.py",
     "test_mixed_precision.py",
 )
-# Tests with a gradient helper written for TensorFlow and JAX only; their
-# torch counterparts are in test_torch_backend.py.
-TORCH_DESELECTED = (
-    "test_model.py::test_gradient_routing_matches_two_direct_gradients",
-)
+# Deselected on torch (none at present).
+TORCH_DESELECTED = ()
 
 
 # Files whose subject does not depend on the Keras backend (packaging,
@@ -48,6 +46,9 @@ TORCH_DESELECTED = (
 BACKEND_INDEPENDENT_FILES = (
     "test_cross_backend.py",
     "test_datasets.py",
+    # These two start a process per backend themselves.
+    "test_imports.py",
+    "test_training_contract.py",
     "test_docs.py",
     "test_environment.py",
     "test_multi_host.py",
@@ -125,7 +126,7 @@ def test_suite_passes_on_torch(request):
     if importlib.util.find_spec("torch") is None:
         pytest.skip("install the [torch] or [test] extra")
     run_large = request.config.getoption("--run-large")
-    files = ["test_torch_backend.py"]
+    files = ["test_torch_backend.py", "test_routing.py"]
     if run_large:
         files += TORCH_LARGE_FILES
     _run_child("torch", files, run_large, TORCH_DESELECTED)

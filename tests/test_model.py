@@ -7,9 +7,7 @@ import tensorflow as tf
 
 import keras_compattr as kca
 from tests.conftest import NUM_CLASSES
-from tests.conftest import ROUTING_CASES
 from tests.conftest import SHAPE
-from tests.conftest import routing_area_budget
 from tests.conftest import tiny_classifier
 from tests.conftest import tiny_model
 from tests.helpers import run_model_saving_test
@@ -226,93 +224,6 @@ def test_output_kind_is_read_from_the_last_layer():
     assert model._detector_output_kind == "probabilities"
     assert model._predictor_output_kind == "logits"
     assert tiny_model()._detector_output_kind == "logits"
-
-
-def _direct_gradients(model, images, labels):
-    """Gradients of each loss w.r.t. each group, by two separate passes."""
-    selector_vars = model.selector_variables
-    predictor_vars = model.predictor_variables
-    if keras.backend.backend() == "tensorflow":
-        with tf.GradientTape() as tape:
-            terms = model.compute_terms(images, labels, training=True)
-        selector = tape.gradient(terms["selector_loss"], selector_vars)
-        with tf.GradientTape() as tape:
-            terms = model.compute_terms(images, labels, training=True)
-        predictor = tape.gradient(terms["predictor_loss"], predictor_vars)
-        with tf.GradientTape() as tape:
-            terms = model.compute_terms(images, labels, training=True)
-        selector_on_predictor = tape.gradient(
-            terms["selector_loss"], predictor_vars
-        )
-        to_numpy = keras.ops.convert_to_numpy
-        return (
-            [to_numpy(g) for g in selector],
-            [to_numpy(g) for g in predictor],
-            [to_numpy(g) for g in selector_on_predictor],
-        )
-    import jax
-
-    def loss(values, variables, name):
-        others = [
-            v
-            for v in model.variables
-            if id(v) not in {id(u) for u in variables}
-        ]
-        mapping = list(zip(variables, values)) + [(v, v.value) for v in others]
-        with keras.StatelessScope(state_mapping=mapping):
-            return model.compute_terms(images, labels, training=True)[name]
-
-    def grads(variables, name):
-        values = [v.value for v in variables]
-        return [np.asarray(g) for g in jax.grad(loss)(values, variables, name)]
-
-    return (
-        grads(selector_vars, "selector_loss"),
-        grads(predictor_vars, "predictor_loss"),
-        grads(predictor_vars, "selector_loss"),
-    )
-
-
-@pytest.mark.parametrize("term,reduction,area", ROUTING_CASES)
-def test_gradient_routing_matches_two_direct_gradients(
-    data, term, reduction, area
-):
-    # With plain SGD at learning rate 1, a training step moves every
-    # variable by exactly minus its gradient, so the step's gradients can be
-    # read off the weights and compared with direct computations.
-    images, labels = data["images"][:8], data["labels"][:8]
-    model = tiny_model(
-        fill_value=0.5,
-        detector_term=term,
-        hinge_reduction=reduction,
-        margin=50.0,
-        area_budget=routing_area_budget(area),
-    )
-    model.compile(optimizer=keras.optimizers.SGD(1.0))
-    selector, predictor, selector_on_predictor = _direct_gradients(
-        model, images, labels
-    )
-    before_s = [keras.ops.convert_to_numpy(v) for v in model.selector_variables]
-    before_p = [
-        keras.ops.convert_to_numpy(v) for v in model.predictor_variables
-    ]
-    model.train_on_batch(images, labels)
-    after_s = [keras.ops.convert_to_numpy(v) for v in model.selector_variables]
-    after_p = [keras.ops.convert_to_numpy(v) for v in model.predictor_variables]
-    for b, a, g in zip(before_s, after_s, selector):
-        np.testing.assert_allclose(b - a, g, rtol=1e-3, atol=1e-5)
-    for b, a, g in zip(before_p, after_p, predictor):
-        np.testing.assert_allclose(b - a, g, rtol=1e-3, atol=1e-5)
-    # The routing matters for the hinge: while it is active, the selector
-    # loss would push the predictor differently (by 1 + a for the batch
-    # hinge). Other terms do not reach the predictor at all.
-    differences = [
-        np.abs(g - h).max() for g, h in zip(predictor, selector_on_predictor)
-    ]
-    if term == "hinge":
-        assert max(differences) > 1e-3
-    else:
-        assert max(differences) < 1e-5
 
 
 def test_detector_stays_bit_identical_through_fit_and_save(data, tmp_path):

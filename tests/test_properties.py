@@ -9,7 +9,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from keras_compattr import metrics
-from keras_compattr.utils import validation
+from keras_compattr.utils import image_checks
+from keras_compattr.utils.labels import validate_labels
 
 FAST = settings(max_examples=25, deadline=None)
 IMAGE_SHAPE = (4, 5, 3)
@@ -228,11 +229,11 @@ def test_image_checks_accept_exactly_the_valid_images(array):
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         if expected is None:
-            out, single = validation.validate_images(array, IMAGE_SHAPE)
+            out, single = image_checks.validate_images(array, IMAGE_SHAPE)
             assert out is array and not single
         else:
             with pytest.raises(expected):
-                validation.validate_images(array, IMAGE_SHAPE)
+                image_checks.validate_images(array, IMAGE_SHAPE)
     if expected is None and array.dtype.kind == "f":
         # Floats in [0, 1] or in 0..255 (slack 0.5 each way) are read.
         low, high = array.min(), array.max()
@@ -265,7 +266,7 @@ def test_label_checks_accept_exactly_the_valid_labels(
         labels = np.eye(NUM_CLASSES, dtype=dtype)[values]
     valid = in_range and len(values) == num_images
     if valid:
-        validation.validate_labels(labels, NUM_CLASSES, num_images)
+        validate_labels(labels, NUM_CLASSES, num_images)
     else:
         with pytest.raises(ValueError):
-            validation.validate_labels(labels, NUM_CLASSES, num_images)
+            validate_labels(labels, NUM_CLASSES, num_images)

@@ -98,7 +98,10 @@ def test_a_command_prints_no_tensorflow_start_up_lines(tmp_path):
     ], process.stderr
 
 
-def test_lazy_package_still_registers_and_exposes_everything():
+def test_lazy_package_registers_on_use_and_after_keras():
+    # Without Keras, `import keras_compattr` imports nothing heavy and no
+    # import hook: its subpackages are imported on first use, and register
+    # their classes then.
     process = _python(
         """
         import json
@@ -107,17 +110,19 @@ def test_lazy_package_still_registers_and_exposes_everything():
         import keras_compattr as kca
 
         before = "keras" in sys.modules
+        hooks = [type(h).__module__ for h in sys.meta_path]
         names = dir(kca)
         import keras
 
-        registered = keras.saving.get_registered_object(
-            "keras_compattr>ComprehensiveAttributionModel"
-        )
+        name = "keras_compattr>ComprehensiveAttributionModel"
+        unused = keras.saving.get_registered_object(name)
+        model = kca.ComprehensiveAttributionModel
         print(json.dumps({
             "keras_before": before,
+            "hooks": hooks,
             "names": names,
-            "registered": registered is kca.ComprehensiveAttributionModel,
-            "loader": type(keras.__spec__.loader).__module__,
+            "unused": unused is None,
+            "registered": keras.saving.get_registered_object(name) is model,
             "builder": callable(kca.models.build_classifier),
             "version": kca.__version__,
         }))
@@ -125,6 +130,7 @@ def test_lazy_package_still_registers_and_exposes_everything():
     )
     result = json.loads(process.stdout.splitlines()[-1])
     assert result["keras_before"] is False
+    assert not any(h.startswith("keras_compattr") for h in result["hooks"])
     for name in (
         "ComprehensiveAttributionModel",
         "callbacks",
@@ -137,7 +143,40 @@ def test_lazy_package_still_registers_and_exposes_everything():
         "__version__",
     ):
         assert name in result["names"]
+    assert result["unused"] is True
     assert result["registered"] is True
-    assert not result["loader"].startswith("keras_compattr")
     assert result["builder"] is True
     assert result["version"]
+
+
+def test_load_model_registers_what_a_saved_model_holds(tmp_path):
+    # In a fresh process, `kca.models.load_model` alone finds every class
+    # a saved model holds (the model, its area control, its optimizers'
+    # `WarmupStepDecay`), whatever was imported before.
+    path = tmp_path / "comet.keras"
+    shutil.copyfile(
+        os.path.join(ROOT, "tests", "data", "saved_before", "comet.zip"), path
+    )
+    process = _python(
+        f"""
+        import json
+        import warnings
+
+        import keras_compattr as kca
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = kca.models.load_model({str(path)!r})
+        optimizer = model.optimizer.selector_optimizer.get_config()
+        print(json.dumps([
+            type(model).__name__,
+            type(model.area_control).__name__,
+            optimizer["learning_rate"]["class_name"],
+        ]))
+        """
+    )
+    assert json.loads(process.stdout.splitlines()[-1]) == [
+        "ComprehensiveAttributionModel",
+        "AreaMultiplier",
+        "WarmupStepDecay",
+    ]

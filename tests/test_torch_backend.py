@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 
 import keras_compattr as kca
-from tests.conftest import ROUTING_CASES
-from tests.conftest import routing_area_budget
 from tests.conftest import tiny_model
 
 pytestmark = pytest.mark.skipif(
@@ -36,62 +34,6 @@ def _fit(model, data, **kwargs):
         return model.fit(
             data["images"], data["labels"], shuffle=False, verbose=0, **kwargs
         )
-
-
-def _direct_gradients(model, images, labels, loss, variables):
-    """The gradient of one loss of a fresh forward pass, by torch."""
-    import torch
-
-    terms = model.compute_terms(images, labels, training=True)
-    grads = torch.autograd.grad(
-        terms[loss], [v.value for v in variables], allow_unused=True
-    )
-    return [
-        np.zeros(v.shape, "float32") if g is None else g.detach().cpu().numpy()
-        for g, v in zip(grads, variables)
-    ]
-
-
-@pytest.mark.parametrize("term,reduction,area", ROUTING_CASES)
-def test_gradient_routing_matches_direct_gradients(data, term, reduction, area):
-    # Plain SGD at learning rate 1 moves every variable by minus its
-    # gradient: the step's gradients are read off the weights.
-    images, labels = data["images"][:8], data["labels"][:8]
-    model = tiny_model(
-        fill_value=0.5,
-        detector_term=term,
-        hinge_reduction=reduction,
-        margin=50.0,  # keeps the hinge active
-        area_budget=routing_area_budget(area),
-    )
-    model.compile(optimizer=keras.optimizers.SGD(1.0))
-    selector_vars = model.selector_variables
-    predictor_vars = model.predictor_variables
-    args = (model, images, labels)
-    selector = _direct_gradients(*args, "selector_loss", selector_vars)
-    predictor = _direct_gradients(*args, "predictor_loss", predictor_vars)
-    selector_on_predictor = _direct_gradients(
-        *args, "selector_loss", predictor_vars
-    )
-    before_s, before_p = _numpy(selector_vars), _numpy(predictor_vars)
-    detector = _numpy(model.detector.weights)
-    model.train_on_batch(images, labels)
-    for b, a, g in zip(before_s, _numpy(selector_vars), selector):
-        np.testing.assert_allclose(b - a, g, rtol=1e-3, atol=1e-5)
-    for b, a, g in zip(before_p, _numpy(predictor_vars), predictor):
-        np.testing.assert_allclose(b - a, g, rtol=1e-3, atol=1e-5)
-    # The predictor gets L_P's gradient, not the selector loss's (which
-    # differs while the hinge is active).
-    differences = [
-        np.abs(g - h).max() for g, h in zip(predictor, selector_on_predictor)
-    ]
-    if term == "hinge":
-        assert max(differences) > 1e-3
-    else:
-        assert max(differences) < 1e-5
-    # The detector is frozen: untouched, batch-norm statistics included.
-    for b, a in zip(detector, _numpy(model.detector.weights)):
-        np.testing.assert_array_equal(b, a)
 
 
 def test_fit_predict_explain_evaluate_save_load(data, tmp_path):

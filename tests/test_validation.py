@@ -8,7 +8,9 @@ import pytest
 import tensorflow as tf
 
 import keras_compattr as kca
-from keras_compattr.utils import validation
+from keras_compattr.utils import data_checks
+from keras_compattr.utils import image_checks
+from keras_compattr.utils.labels import validate_labels
 from tests.resume_worker import NUM_CLASSES
 from tests.resume_worker import SHAPE
 from tests.resume_worker import build
@@ -123,18 +125,18 @@ def test_errors_come_before_any_graph_is_built():
 
 def test_float_images_far_outside_unit_range_warn(model):
     with pytest.warns(UserWarning, match="divide them by 255"):
-        validation.check_image_values(_images() * 255.0)
+        image_checks.check_image_values(_images() * 255.0)
     with pytest.warns(UserWarning, match="normalised"):
-        validation.check_image_values(_images() * 4.0 - 2.0)
+        image_checks.check_image_values(_images() * 4.0 - 2.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         # Small overshoots (e.g. from augmentation) and uint8 are fine.
-        validation.check_image_values(_images() * 1.2 - 0.1)
-        validation.check_image_values((_images() * 255).astype("uint8"))
+        image_checks.check_image_values(_images() * 1.2 - 0.1)
+        image_checks.check_image_values((_images() * 255).astype("uint8"))
         # The model also reads float 0..255 pixels (see the next test).
-        validation.check_image_values(_images() * 255.0, allow_255=True)
+        image_checks.check_image_values(_images() * 255.0, allow_255=True)
     with pytest.warns(UserWarning, match="go beyond 255"):
-        validation.check_image_values(_images() * 300.0, allow_255=True)
+        image_checks.check_image_values(_images() * 300.0, allow_255=True)
     with pytest.warns(UserWarning, match="far outside"):
         model.predict(_images(2) * 4.0 - 2.0, verbose=0)
 
@@ -202,7 +204,7 @@ def test_integer_one_hot_and_soft_labels_are_accepted():
         np.full((4, NUM_CLASSES), 1.0 / NUM_CLASSES),
         tf.constant([0, 1, 2, 0]),
     ):
-        validation.validate_labels(labels, NUM_CLASSES, 4)
+        validate_labels(labels, NUM_CLASSES, 4)
 
 
 def _dataset(*parts, batch=4):
@@ -277,18 +279,51 @@ def test_generators_and_pydatasets_are_checked(model):
     assert np.isfinite(logs["loss"])
 
 
-def test_sample_and_class_weights_are_refused(model):
-    with pytest.raises(ValueError, match="sample_weight"):
-        model.fit(_images(), _labels(), sample_weight=np.ones(4), verbose=0)
-    with pytest.raises(ValueError, match="class_weight"):
-        model.fit(_images(), _labels(), class_weight={0: 2.0}, verbose=0)
-    with pytest.raises(ValueError, match="sample weights"):
-        model.fit(
-            _images(),
-            _labels(),
-            validation_data=(_images(), _labels(), np.ones(4)),
-            verbose=0,
-        )
+def test_fit_and_evaluate_take_keras_positional_arguments():
+    # `fit(x, y, 2, 3)` is batch size 2 and 3 epochs, as for any Keras
+    # model; `refresh_batch_norm` is keyword-only.
+    model = build(0, fill_value=0.5)
+    model.compile(optimizer="sgd")
+    history = model.fit(_images(), _labels(), 2, 3, 0)
+    assert history.params["epochs"] == 3
+    assert history.params["steps"] == 2
+    history = model.fit(_images(), _labels(), 4, 1, 0, refresh_batch_norm=0)
+    assert history.params["steps"] == 1
+    logs = model.evaluate(_images(), _labels(), 2, 0, None, 1, None, True)
+    assert isinstance(logs, dict) and np.isfinite(logs["loss"])
+    with pytest.raises(TypeError):
+        model.fit(_images(), _labels(), batch_sise=2, verbose=0)
+
+
+def test_sample_weights_weight_each_image_in_the_batch_means(model):
+    # Weights (1, 0, 0, 0) give the terms of the first image alone.
+    images, labels = _images(), _labels()
+    weighted = model.test_on_batch(
+        images, labels, sample_weight=np.array([1.0, 0, 0, 0]), return_dict=True
+    )
+    alone = model.test_on_batch(images[:1], labels[:1], return_dict=True)
+    unweighted = model.test_on_batch(images, labels, return_dict=True)
+    for name in ("predictor_loss", "detector_loss", "area_penalty"):
+        assert weighted[name] == pytest.approx(alone[name], rel=1e-5), name
+    assert weighted["predictor_loss"] != pytest.approx(
+        unweighted["predictor_loss"], rel=1e-3
+    )
+
+
+def test_class_and_sample_weights_are_accepted_by_fit():
+    model = build(0, fill_value=0.5)
+    model.compile(optimizer="sgd")
+    weights = {0: 2.0, 1: 1.0, 2: 0.5}
+    history = model.fit(_images(), _labels(), class_weight=weights, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    model.fit(_images(), _labels(), sample_weight=np.ones(4), verbose=0)
+    model.train_on_batch(_images(), _labels(), class_weight=weights)
+    model.fit(
+        _images(),
+        _labels(),
+        validation_data=(_images(), _labels(), np.ones(4)),
+        verbose=0,
+    )
     with pytest.raises(ValueError, match="validation_data\\[1\\]"):
         model.fit(
             _images(),
@@ -298,17 +333,8 @@ def test_sample_and_class_weights_are_refused(model):
         )
 
 
-def test_batch_methods_refuse_weights_and_check_inputs(model):
-    # `train_on_batch` used to drop the weights silently.
+def test_batch_methods_check_inputs(model):
     before = [np.array(v) for v in model.get_weights()]
-    with pytest.raises(ValueError, match="sample_weight.*train_on_batch"):
-        model.train_on_batch(_images(), _labels(), sample_weight=np.ones(4))
-    with pytest.raises(ValueError, match="class_weight.*train_on_batch"):
-        model.train_on_batch(_images(), _labels(), class_weight={0: 2.0})
-    with pytest.raises(ValueError, match="sample_weight.*test_on_batch"):
-        model.test_on_batch(_images(), _labels(), sample_weight=np.ones(4))
-    with pytest.raises(ValueError, match="sample_weight.*evaluate"):
-        model.evaluate(_images(), _labels(), sample_weight=np.ones(4))
     with pytest.raises(ValueError, match="NaN or infinite pixel"):
         model.train_on_batch(_with_nan(), _labels())
     with pytest.raises(ValueError, match=r"class indices in \[0, 3\)"):
@@ -477,16 +503,16 @@ def test_trainable_detector_is_frozen_at_construction():
 
 def test_direct_validators_accept_good_input():
     images = _images()
-    out, single = validation.validate_images(images, SHAPE)
+    out, single = image_checks.validate_images(images, SHAPE)
     assert out is images and not single
-    out, single = validation.validate_images(
+    out, single = image_checks.validate_images(
         images[0], SHAPE, allow_single_image=True
     )
     assert single and out.shape == (1, *SHAPE)
     uint8 = (images * 255).astype("uint8")
-    assert validation.validate_images(uint8, SHAPE)[0] is uint8
+    assert image_checks.validate_images(uint8, SHAPE)[0] is uint8
     spec_ok = tf.data.Dataset.from_tensor_slices((images, _labels())).batch(2)
-    validation.validate_dataset_spec(spec_ok, SHAPE, NUM_CLASSES, True)
+    data_checks.validate_dataset_spec(spec_ok, SHAPE, NUM_CLASSES, True)
     assert kca.models.ComprehensiveAttributionModel is not None
 
 

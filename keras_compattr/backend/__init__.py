@@ -10,14 +10,22 @@ The predictor must receive the gradient of `L_P` alone, the selector the
 gradient of the full selector loss `S = L_P + a * T + b * R`. Both come from
 one forward pass. How many backward passes they need depends on `T`:
 
-- `T` does not depend on the predictor (`"negative_ce"`, `"entropy"`,
-  `"kl_uniform"`, or `detector_weight=0`): the gradient of `S` on the
-  predictor equals that of `L_P`. One backward pass of `S` gives both.
+- `T` does not depend on the predictor (`"chance_hinge"`,
+  `"negative_ce"`, `"entropy"`, `"kl_uniform"`, or `detector_weight=0`):
+  the gradient of `S` on the predictor equals that of `L_P`. One backward
+  pass of `S` gives both.
 - `T` is the hinge on batch means: the gradient of `S` on the predictor is
   `(1 + a * [hinge active])` times that of `L_P`. One backward pass, then the
   predictor's gradients are divided by that factor.
-- `T` is the per-sample hinge: no single factor exists, so the forward pass
-  is pulled back twice, once per loss.
+- `T` is the per-sample hinge, or any other term that depends on the
+  predictor and declares no factor: the forward pass is pulled back twice,
+  once per loss.
+
+Each term declares whether it depends on the predictor where it is
+registered (`keras_compattr.losses.objective.DetectorTerm`).
+
+After the forward pass, the adaptive area control takes its step
+(`model.step_area_control`): the loss itself is stateless.
 
 TensorFlow records the forward pass on a `tf.GradientTape`; JAX runs it
 statelessly under `jax.vjp` and returns `(logs, state)` as Keras' JAX trainer
@@ -29,6 +37,8 @@ parameters' tensors, as keras-io's torch training-step guide does with
 import importlib
 
 import keras
+
+from keras_compattr.losses.objective import detector_term
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -74,21 +84,16 @@ def class_score_gradients(model, score_fn):
 
 
 def unpack(data):
-    """`(images, labels, None)` from a batch; refuses weights and no labels."""
+    """`(images, labels, sample_weight)` from a batch; refuses no labels.
+
+    `sample_weight` is `None` or `(N,)`: Keras turns `fit`'s
+    `class_weight` into it, and datasets may yield it third.
+    """
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     if y is None:
         raise ValueError(
             "ComprehensiveAttributionModel is trained on (images, labels) "
             "pairs; the data yielded images only."
-        )
-    if sample_weight is not None:
-        # `fit` and `train_on_batch` refuse weights up front; this catches
-        # datasets that yield `(images, labels, weights)`.
-        raise ValueError(
-            "The data holds sample weights (or `class_weight` was turned "
-            "into them): the COMET objective does not weight samples or "
-            "classes. Yield `(images, labels)` and resample the data "
-            "instead."
         )
     return x, y, sample_weight
 
@@ -96,14 +101,19 @@ def unpack(data):
 def predictor_factor(model, terms):
     """How much larger the selector loss's predictor gradient is than L_P's.
 
-    Returns `None` when no single factor exists (the per-sample hinge).
+    Each detector term declares whether it depends on the predictor
+    (`keras_compattr.losses.objective.DetectorTerm`). Returns 1 when it
+    does not (or has no weight), and `None` when no single factor exists:
+    the step then pulls the forward pass back once per loss.
     """
-    if model.detector_weight == 0.0 or model.detector_term != "hinge":
+    term = detector_term(model.detector_term)
+    if model.detector_weight == 0.0 or not term.uses_predictor:
         return 1.0
-    if model.hinge_reduction == "sample":
+    if term.predictor_factor is None:
         return None
-    active = keras.ops.cast(terms["detector_term"] > 0.0, "float32")
-    return 1.0 + model.detector_weight * active
+    return term.predictor_factor(
+        terms["detector_term"], model.detector_weight, model.hinge_reduction
+    )
 
 
 def split_gradients(grads, num_selector, factor):
@@ -120,8 +130,10 @@ def split_gradients(grads, num_selector, factor):
 def eager_test_step(model, data):
     """One COMET evaluation step where the model runs statefully (TensorFlow
     and PyTorch; JAX threads state instead)."""
-    x, y, _ = unpack(data)
-    terms = model.compute_terms(x, y, training=False)
+    x, y, sample_weight = unpack(data)
+    terms = model.compute_terms(
+        x, y, training=False, sample_weight=sample_weight
+    )
     return model.update_trackers(terms, y)
 
 

@@ -20,20 +20,33 @@ def _group_indices(model):
     return selector, predictor
 
 
-def _forward(model, trainable, non_trainable, optimizer_vars, x, y):
+def _forward(
+    model, trainable, non_trainable, optimizer_vars, x, y, sample_weight
+):
     """Stateless forward pass; returns the terms and new non-trainables.
 
-    With `optimizer_vars` (training), the terms also hold `"scaled_losses"`:
-    the losses to differentiate, scaled for mixed precision, and
-    `"predictor_factor"` (see `shared.predictor_factor`).
+    With `optimizer_vars` (training), the area control takes its step and
+    the terms also hold `"scaled_losses"`: the losses to differentiate,
+    scaled for mixed precision, and `"predictor_factor"` (see
+    `shared.predictor_factor`).
     """
     mapping = list(zip(model.trainable_variables, trainable))
     mapping += list(zip(model.non_trainable_variables, non_trainable))
     if optimizer_vars is not None:
         mapping += list(zip(model.optimizer.variables, optimizer_vars))
-    with keras.StatelessScope(state_mapping=mapping) as scope:
-        terms = model.compute_terms(x, y, training=optimizer_vars is not None)
+    # `collect_losses`: the networks' `add_loss` (activity regularisers)
+    # would otherwise be dropped in the scope, as in Keras' JAX trainer.
+    with keras.StatelessScope(
+        state_mapping=mapping, collect_losses=True
+    ) as scope:
+        terms = model.compute_terms(
+            x,
+            y,
+            training=optimizer_vars is not None,
+            sample_weight=sample_weight,
+        )
         if optimizer_vars is not None:
+            model.step_area_control(terms, y)
             scale = model.optimizer.scale_loss
             factor = shared.predictor_factor(model, terms)
             if factor is None:
@@ -69,7 +82,7 @@ def _update_trackers(model, metrics_variables, terms, y):
 def train_step(model, state, data):
     shared.check_frozen_detector(model)
     trainable, non_trainable, optimizer_vars, metrics_vars = state
-    x, y, _ = shared.unpack(data)
+    x, y, sample_weight = shared.unpack(data)
     selector_idx, predictor_idx = _group_indices(model)
 
     def forward(selector_values, predictor_values):
@@ -79,7 +92,7 @@ def train_step(model, state, data):
         for i, value in zip(predictor_idx, predictor_values):
             values[i] = value
         terms, new_non_trainable = _forward(
-            model, values, non_trainable, optimizer_vars, x, y
+            model, values, non_trainable, optimizer_vars, x, y, sample_weight
         )
         return terms.pop("scaled_losses"), (terms, new_non_trainable)
 
@@ -112,8 +125,10 @@ def train_step(model, state, data):
 
 def test_step(model, state, data):
     trainable, non_trainable, metrics_vars = state
-    x, y, _ = shared.unpack(data)
-    terms, non_trainable = _forward(model, trainable, non_trainable, None, x, y)
+    x, y, sample_weight = shared.unpack(data)
+    terms, non_trainable = _forward(
+        model, trainable, non_trainable, None, x, y, sample_weight
+    )
     logs, metrics_vars = _update_trackers(model, metrics_vars, terms, y)
     return logs, (trainable, non_trainable, metrics_vars)
 

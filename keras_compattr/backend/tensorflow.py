@@ -7,7 +7,7 @@ from keras_compattr import backend as shared
 
 def train_step(model, data):
     shared.check_frozen_detector(model)
-    x, y, _ = shared.unpack(data)
+    x, y, sample_weight = shared.unpack(data)
     selector_variables = model.selector_variables
     predictor_variables = model.predictor_variables
     # Under tf.distribute each replica sees its share of the global batch and
@@ -19,7 +19,9 @@ def train_step(model, data):
         return model.optimizer.scale_loss(loss / replicas)
 
     with tf.GradientTape(persistent=True) as tape:
-        terms = model.compute_terms(x, y, training=True)
+        terms = model.compute_terms(
+            x, y, training=True, sample_weight=sample_weight
+        )
         factor = shared.predictor_factor(model, terms)
         if factor is not None:
             loss = scale(shared.single_pass_loss(terms, factor))
@@ -35,6 +37,7 @@ def train_step(model, data):
         selector_grads = tape.gradient(selector_loss, selector_variables)
         predictor_grads = tape.gradient(predictor_loss, predictor_variables)
     del tape
+    model.step_area_control(terms, y)
     model.optimizer.apply(
         selector_grads + predictor_grads,
         selector_variables + predictor_variables,

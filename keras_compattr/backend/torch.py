@@ -31,11 +31,13 @@ def _grads(loss, variables, retain_graph=False):
 
 def train_step(model, data):
     shared.check_frozen_detector(model)
-    x, y, _ = shared.unpack(data)
+    x, y, sample_weight = shared.unpack(data)
     selector_variables = model.selector_variables
     predictor_variables = model.predictor_variables
     scale = model.optimizer.scale_loss
-    terms = model.compute_terms(x, y, training=True)
+    terms = model.compute_terms(
+        x, y, training=True, sample_weight=sample_weight
+    )
     factor = shared.predictor_factor(model, terms)
     if factor is not None:
         grads = _grads(
@@ -53,11 +55,12 @@ def train_step(model, data):
             scale(terms["predictor_objective"]), predictor_variables
         )
     with torch.no_grad():
+        terms = model.step_area_control(_detached(terms), y)
         model.optimizer.apply(
             selector_grads + predictor_grads,
             selector_variables + predictor_variables,
         )
-        return model.update_trackers(_detached(terms), y)
+        return model.update_trackers(terms, y)
 
 
 def _detached(terms):

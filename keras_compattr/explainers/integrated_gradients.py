@@ -4,9 +4,9 @@ import numpy as np
 
 from keras_compattr.explainers._base import Explainer
 from keras_compattr.explainers._gradients import class_score_gradients
+from keras_compattr.utils.argument_checks import check_fill
+from keras_compattr.utils.argument_checks import check_number
 from keras_compattr.utils.classifiers import fill_values
-from keras_compattr.utils.validation import check_fill
-from keras_compattr.utils.validation import check_number
 
 
 class IntegratedGradients(Explainer):

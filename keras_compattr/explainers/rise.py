@@ -6,10 +6,10 @@ import numpy as np
 from keras import ops
 
 from keras_compattr.explainers._base import Explainer
+from keras_compattr.utils.argument_checks import check_fill
+from keras_compattr.utils.argument_checks import check_number
 from keras_compattr.utils.classifiers import fill_values
 from keras_compattr.utils.classifiers import model_outputs
-from keras_compattr.utils.validation import check_fill
-from keras_compattr.utils.validation import check_number
 
 
 class RISE(Explainer):

@@ -11,6 +11,12 @@ comprehensiveness:
 
     detector accuracy on the masked-out image <= chance + tolerance
 
+where chance is the accuracy of a guess without evidence on this data:
+the share of the most frequent class among the training labels seen so
+far (`1/K` for balanced classes). A detector that sees nothing of the
+object and falls back on the majority class reaches that share, so with
+imbalanced classes a target of `1/K` could never be met.
+
 While the constraint holds (the frozen detector is near chance on what was
 left out), `lambda` grows and every mask shrinks; as soon as evidence leaks
 into the masked-out image, the detector term pushes the leaking pixels back
@@ -37,19 +43,25 @@ class AreaMultiplier(keras.layers.Layer):
 
     - `log_multiplier`: `log(lambda)`;
     - `masked_out_accuracy`: an exponential moving average (EMA) of the
-      detector's accuracy on the masked-out images of the training batches.
+      detector's accuracy on the masked-out images of the training batches;
+    - `class_counts`: how many training labels of each class were seen.
 
     After each training step, `update` moves the EMA towards the batch's
     accuracy and then
 
         log(lambda) += rate * (chance + tolerance - EMA)
 
+    where `chance` is the share of the most frequent class in
+    `class_counts` (the accuracy of an evidence-free guess on this data),
+    or `1 / K` before any label was seen.
+
     clipped to `[log(min_multiplier), log(max_multiplier)]`. Under
     `tf.distribute` the replicas' updates are averaged (the update is linear
     in the accuracy, so this equals the update of the global batch).
 
     Args:
-        num_classes: int, `K`; chance accuracy is `1 / K`.
+        num_classes: int, `K`; chance accuracy is `1 / K` for balanced
+            classes, the majority class's share otherwise.
         tolerance: float, accuracy above chance that the detector may keep
             on the masked-out image.
         rate: float, step of `log(lambda)` per unit of constraint slack.
@@ -68,6 +80,11 @@ class AreaMultiplier(keras.layers.Layer):
     >>> _ = control.update(np.float32(0.25))  # detector at chance: shrink
     >>> float(control.multiplier) > before
     True
+    >>> # With 70% of the labels in class 0, chance is 0.7, not 1/4.
+    >>> labels = np.array([0] * 7 + [1, 2, 3])
+    >>> _ = control.update(np.float32(0.7), labels=labels)
+    >>> round(float(control.target), 3)
+    0.725
     """
 
     def __init__(
@@ -128,28 +145,54 @@ class AreaMultiplier(keras.layers.Layer):
             aggregation="mean",
             name="masked_out_accuracy",
         )
+        self.class_counts = self.add_weight(
+            shape=(self.num_classes,),
+            initializer="zeros",
+            trainable=False,
+            aggregation="mean",
+            name="class_counts",
+        )
         self.built = True
+
+    @property
+    def chance(self):
+        """Accuracy without evidence: the majority class's share seen."""
+        counts = ops.convert_to_tensor(self.class_counts)
+        total = ops.sum(counts)
+        return ops.where(
+            total > 0.0,
+            ops.divide_no_nan(ops.max(counts), total),
+            1.0 / self.num_classes,
+        )
 
     @property
     def target(self):
         """The accuracy the detector may keep on masked-out images."""
-        return 1.0 / self.num_classes + self.tolerance
+        return self.chance + self.tolerance
 
     @property
     def multiplier(self):
         """`lambda`, the current weight of the area pressure."""
         return ops.exp(ops.convert_to_tensor(self.log_multiplier))
 
-    def update(self, batch_accuracy):
+    def update(self, batch_accuracy, labels=None):
         """One dual-ascent step from a batch's masked-out accuracy.
 
         Args:
             batch_accuracy: scalar, the detector's accuracy on the batch's
                 masked-out images.
+            labels: optional `(N,)` integer labels of the batch, counted
+                into `class_counts` first.
 
         Returns:
             The new `lambda`.
         """
+        if labels is not None:
+            labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+            self.class_counts.assign(
+                ops.convert_to_tensor(self.class_counts)
+                + ops.sum(ops.one_hot(labels, self.num_classes), axis=0)
+            )
         batch_accuracy = ops.cast(batch_accuracy, "float32")
         average = ops.convert_to_tensor(self.masked_out_accuracy)
         average = self.momentum * average + (1.0 - self.momentum) * (
@@ -167,6 +210,15 @@ class AreaMultiplier(keras.layers.Layer):
 
     def call(self, inputs=None):
         return self.multiplier
+
+    def load_own_variables(self, store):
+        # Files saved before `class_counts` existed hold two variables:
+        # the counts then start from zero (chance 1/K until labels come).
+        if len(store.keys()) == 2:
+            self.log_multiplier.assign(store["0"])
+            self.masked_out_accuracy.assign(store["1"])
+            return
+        super().load_own_variables(store)
 
     def get_config(self):
         config = super().get_config()

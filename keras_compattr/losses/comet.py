@@ -122,6 +122,9 @@ class CometObjective:
         self.area_control = (
             area_budget if isinstance(area_budget, AreaMultiplier) else None
         )
+        # Whether the control was passed in (saved with its settings) or
+        # is made by `build` with the defaults; not decided by its name.
+        self._given_control = self.area_control is not None
 
     def build(self, num_classes):
         """Makes (or checks) the area control for `num_classes` classes.
@@ -152,36 +155,34 @@ class CometObjective:
         predictor_log_probs,
         detector_log_probs,
         masks,
-        training=False,
         mask_logits=None,
+        sample_weight=None,
     ):
-        """The objective's terms for one batch.
+        """The objective's terms for one batch; changes no state.
 
         Args:
-            labels: `(N,)` integer labels or `(N, K)` one-hot labels.
+            labels: `(N,)` integer labels, or `(N, K)` one-hot or soft
+                labels (label smoothing).
             predictor_log_probs: `(N, K)` log-probabilities of `P(x_s)`.
             detector_log_probs: `(N, K)` log-probabilities of `D(x_c)`.
             masks: `(N, H, W, 1)` masks in `[0, 1]`.
-            training: whether to take a step of the area control (with
-                `area_budget="auto"`); its new multiplier is then returned
-                as `"area_multiplier"`.
             mask_logits: optional pre-sigmoid scores of `masks`, for an
                 exact area pressure with `area_budget="auto"`.
+            sample_weight: optional `(N,)` weights of the batch means (see
+                `keras_compattr.losses.comet_objective`).
 
         Returns:
-            The dict of `keras_compattr.losses.comet_objective`.
+            The dict of `keras_compattr.losses.comet_objective`. With
+            `area_budget="auto"`, the area pressure is weighted by the
+            area control's current multiplier; the training step moves
+            the multiplier (`update_area_control`), not this call.
         """
         if self.area_budget == "auto":
-            if self.area_control is None:
-                raise ValueError(
-                    "`area_budget='auto'` needs the number of classes: call "
-                    "`objective.build(num_classes)` first."
-                )
             area_budget = None
-            area_weight = ops.stop_gradient(self.area_control.multiplier)
+            area_weight = ops.stop_gradient(self._built_control().multiplier)
         else:
             area_budget, area_weight = self.area_budget, self.area_weight
-        terms = comet_terms(
+        return comet_terms(
             labels,
             predictor_log_probs,
             detector_log_probs,
@@ -194,25 +195,49 @@ class CometObjective:
             hinge_reduction=self.hinge_reduction,
             smoothness_weight=self.smoothness_weight,
             mask_logits=mask_logits,
+            sample_weight=sample_weight,
         )
-        if self.area_control is not None and training:
-            num_classes = detector_log_probs.shape[-1]
-            masked_out_correct = ops.equal(
-                ops.cast(ops.argmax(detector_log_probs, axis=-1), "int32"),
-                ops.cast(class_indices(labels, num_classes), "int32"),
+
+    def _built_control(self):
+        if self.area_control is None:
+            raise ValueError(
+                "`area_budget='auto'` needs the number of classes: call "
+                "`objective.build(num_classes)` first."
             )
-            terms["area_multiplier"] = self.area_control.update(
-                ops.mean(ops.cast(masked_out_correct, "float32"))
-            )
-        return terms
+        return self.area_control
+
+    def update_area_control(self, labels, detector_log_probs):
+        """One step of the adaptive area control after a training batch.
+
+        Called by the training step, once per batch; does nothing with a
+        fixed budget.
+
+        Args:
+            labels: the batch's labels, as for `__call__`.
+            detector_log_probs: `(N, K)` log-probabilities of the detector
+                on the masked-out images.
+
+        Returns:
+            The new multiplier, or `None` with a fixed budget.
+        """
+        if self.area_budget != "auto":
+            return None
+        control = self._built_control()
+        num_classes = detector_log_probs.shape[-1]
+        labels = class_indices(labels, num_classes)
+        masked_out_correct = ops.equal(
+            ops.cast(ops.argmax(detector_log_probs, axis=-1), "int32"),
+            ops.cast(labels, "int32"),
+        )
+        return control.update(
+            ops.mean(ops.cast(masked_out_correct, "float32")),
+            labels=labels,
+        )
 
     def get_config(self):
         # The area control made for `"auto"` is rebuilt by `build`; one
         # passed in is saved with its settings.
-        custom_control = (
-            self.area_control is not None
-            and self.area_control.name != "area_control"
-        )
+        custom_control = self._given_control
         return {
             "detector_weight": self.detector_weight,
             "margin": self.margin,

@@ -84,6 +84,10 @@ def chance_hinge(labels, log_probs):
     confidently right (its gradient in the logits tends to 1, not 0), so a
     confident detector that still sees the class keeps pushing.
 
+    With soft labels (label smoothing), `p_y` is the targets' expected
+    probability `sum_k t_k p_k`, which is `1/K` for a classifier at chance
+    whatever the targets.
+
     Args:
         labels: `(N,)` or `(N, 1)` integer class indices, or `(N, K)`
             one-hot (or soft) targets.
@@ -115,10 +119,10 @@ def _log_rest(labels, log_probs):
     """
     targets = _targets(labels, log_probs.shape[-1])
     log_other = ops.log(ops.maximum(1.0 - targets, 1e-30))
-    return ops.logsumexp(log_probs + log_other, axis=-1)
+    return ops.logsumexp(ops.add(log_probs, log_other), axis=-1)
 
 
-def batch_chance_hinge(labels, log_probs):
+def batch_chance_hinge(labels, log_probs, sample_weight=None):
     """Excess of the batch-mean true-class probability over chance.
 
     `max(log(1 - 1/K) - log(1 - mean_i p_i), 0)` with `p_i` the probability
@@ -132,6 +136,7 @@ def batch_chance_hinge(labels, log_probs):
         labels: `(N,)` or `(N, 1)` integer class indices, or `(N, K)`
             one-hot (or soft) targets.
         log_probs: `(N, K)` log-probabilities.
+        sample_weight: optional `(N,)` weights of the batch mean.
 
     Returns:
         A float32 scalar.
@@ -149,11 +154,31 @@ def batch_chance_hinge(labels, log_probs):
     num_classes = log_probs.shape[-1]
     # log(1 - mean_i p_i) = log(mean_i (1 - p_i)), in log space: a
     # confident detector (true class ahead by 17 logits or more) would
-    # round 1 - p to 0 in float32 and lose the gradient.
+    # round 1 - p to 0 in float32 and lose the gradient. With weights,
+    # the mean is sum_i w_i (1 - p_i) / sum_i w_i.
     log_rest = _log_rest(labels, log_probs)
-    count = ops.cast(ops.shape(log_rest)[0], "float32")
-    log_mean_rest = ops.logsumexp(log_rest) - ops.log(count)
+    if sample_weight is None:
+        weights = ops.ones_like(log_rest)
+    else:
+        weights = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
+    log_weights = ops.log(ops.maximum(weights, 1e-30))
+    log_mean_rest = ops.logsumexp(ops.add(log_rest, log_weights)) - ops.log(
+        ops.sum(weights)
+    )
     return ops.relu(math.log(1.0 - 1.0 / num_classes) - log_mean_rest)
+
+
+def weighted_mean(values, sample_weight=None):
+    """The mean of `(N,)` values, weighted by `sample_weight` if given.
+
+    `sum_i w_i v_i / sum_i w_i`: the weights set each image's share of the
+    batch mean, whatever their scale, so that a hinge on batch means keeps
+    its margin (Keras' losses divide by `N` instead).
+    """
+    if sample_weight is None:
+        return ops.mean(values)
+    weights = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
+    return ops.divide_no_nan(ops.sum(weights * values), ops.sum(weights))
 
 
 def total_variation(masks):
@@ -183,6 +208,7 @@ class DetectorInputs(NamedTuple):
         detector_log_probs: `(N, K)` log-probabilities of `D(x_c)`.
         margin: the hinge margin `g`.
         hinge_reduction: `"batch"` or `"sample"`.
+        sample_weight: `None` or `(N,)` weights of the batch means.
     """
 
     labels: Any
@@ -193,39 +219,86 @@ class DetectorInputs(NamedTuple):
     detector_log_probs: Any
     margin: Any
     hinge_reduction: str
+    sample_weight: Any = None
+
+
+class DetectorTerm(NamedTuple):
+    """A detector term `T` and what its gradient routing needs to know.
+
+    Attributes:
+        function: `DetectorInputs -> scalar`, the term.
+        uses_predictor: whether the term depends on the predictor's output
+            (then the selector loss's gradient on the predictor is not
+            `L_P`'s, and the training step must route it).
+        predictor_factor: `None`, or a function `(term value, detector
+            weight, hinge reduction) -> factor or None`: the factor by which
+            the selector loss's gradient on the predictor exceeds `L_P`'s,
+            where one exists (`None`: the step pulls the forward pass back
+            once per loss).
+    """
+
+    function: Any
+    uses_predictor: bool
+    predictor_factor: Any = None
 
 
 _DETECTOR_TERMS = {}
 
 
-def _detector_term(name):
-    """Registers a function `DetectorInputs -> scalar` as a term `T`."""
+def _detector_term(name, uses_predictor=False, predictor_factor=None):
+    """Registers a function `DetectorInputs -> scalar` as a term `T`.
+
+    Each term declares whether it depends on the predictor's output, which
+    decides how the training step routes gradients (see `DetectorTerm`).
+    """
 
     def register(function):
-        _DETECTOR_TERMS[name] = function
+        _DETECTOR_TERMS[name] = DetectorTerm(
+            function, uses_predictor, predictor_factor
+        )
         return function
 
     return register
 
 
-@_detector_term("hinge")
+def detector_term(name):
+    """The `DetectorTerm` registered under `name`."""
+    return _DETECTOR_TERMS[name]
+
+
+def _hinge_factor(term, detector_weight, hinge_reduction):
+    # Batch means: S = L_P + a * relu(L_P - L_D + g) + ..., so its gradient
+    # on the predictor is (1 + a * [hinge active]) times L_P's. Per image,
+    # each image has its own factor: none for the batch.
+    if hinge_reduction == "sample":
+        return None
+    return 1.0 + detector_weight * ops.cast(term > 0.0, "float32")
+
+
+@_detector_term("hinge", uses_predictor=True, predictor_factor=_hinge_factor)
 def _hinge(inputs):
     if inputs.hinge_reduction == "batch":
         return ops.relu(
             inputs.predictor_loss - inputs.detector_loss + inputs.margin
         )
-    return ops.mean(
+    return weighted_mean(
         ops.relu(
             inputs.predictor_losses - inputs.detector_losses + inputs.margin
-        )
+        ),
+        inputs.sample_weight,
     )
 
 
 @_detector_term("chance_hinge")
 def _chance_hinge(inputs):
     if inputs.hinge_reduction == "batch":
-        return batch_chance_hinge(inputs.labels, inputs.detector_log_probs)
-    return ops.mean(chance_hinge(inputs.labels, inputs.detector_log_probs))
+        return batch_chance_hinge(
+            inputs.labels, inputs.detector_log_probs, inputs.sample_weight
+        )
+    return weighted_mean(
+        chance_hinge(inputs.labels, inputs.detector_log_probs),
+        inputs.sample_weight,
+    )
 
 
 @_detector_term("negative_ce")
@@ -237,14 +310,18 @@ def _negative_ce(inputs):
 def _entropy(inputs):
     log_probs = inputs.detector_log_probs
     entropy = -ops.sum(ops.exp(log_probs) * log_probs, axis=-1)
-    return ops.mean(math.log(log_probs.shape[-1]) - entropy)
+    return weighted_mean(
+        math.log(log_probs.shape[-1]) - entropy, inputs.sample_weight
+    )
 
 
 @_detector_term("kl_uniform")
 def _kl_uniform(inputs):
     log_probs = inputs.detector_log_probs
     log_k = math.log(log_probs.shape[-1])
-    return ops.mean(-log_k - ops.mean(log_probs, axis=-1))
+    return weighted_mean(
+        -log_k - ops.mean(log_probs, axis=-1), inputs.sample_weight
+    )
 
 
 # The names `detector_term` takes, in the order the docs list them.
@@ -264,6 +341,7 @@ def comet_objective(
     hinge_reduction="batch",
     smoothness_weight=0.0,
     mask_logits=None,
+    sample_weight=None,
 ):
     """The COMET selector and predictor losses (SPEC section 2).
 
@@ -310,6 +388,10 @@ def comet_objective(
         mask_logits: optional `(N, H, W, 1)` pre-sigmoid scores of
             `masks`; the area pressure is then computed from them exactly,
             also where the sigmoid saturates.
+        sample_weight: optional `(N,)` weights: every batch mean (`L_P`,
+            `L_D`, the detector term, the area and smoothness penalties)
+            is then `sum_i w_i v_i / sum_i w_i`. `class_weight` and
+            `sample_weight` of `fit` arrive here.
 
     Returns:
         A dict of float32 tensors: scalars `"selector_loss"`,
@@ -343,6 +425,7 @@ def comet_objective(
         hinge_reduction,
         smoothness_weight,
         mask_logits,
+        sample_weight,
     )
 
 
@@ -411,6 +494,7 @@ def comet_terms(
     hinge_reduction,
     smoothness_weight,
     mask_logits=None,
+    sample_weight=None,
 ):
     """`comet_objective` without the checks of its string arguments.
 
@@ -418,10 +502,10 @@ def comet_terms(
     """
     predictor_losses = per_sample_cross_entropy(labels, predictor_log_probs)
     detector_losses = per_sample_cross_entropy(labels, detector_log_probs)
-    predictor_loss = ops.mean(predictor_losses)
-    detector_loss = ops.mean(detector_losses)
+    predictor_loss = weighted_mean(predictor_losses, sample_weight)
+    detector_loss = weighted_mean(detector_losses, sample_weight)
 
-    term = _DETECTOR_TERMS[detector_term](
+    term = _DETECTOR_TERMS[detector_term].function(
         DetectorInputs(
             labels,
             predictor_losses,
@@ -431,20 +515,22 @@ def comet_terms(
             detector_log_probs,
             margin,
             hinge_reduction,
+            sample_weight,
         )
     )
 
     masks = ops.cast(masks, "float32")
     mask_areas = ops.mean(masks, axis=(1, 2, 3))
     if area_budget is None:
-        area_penalty = ops.mean(area_pressure(masks, mask_logits))
+        area_penalty = area_pressure(masks, mask_logits)
     else:
-        area_penalty = ops.mean(ops.relu(mask_areas - area_budget))
+        area_penalty = ops.relu(mask_areas - area_budget)
+    area_penalty = weighted_mean(area_penalty, sample_weight)
     selector_loss = (
         predictor_loss + detector_weight * term + area_weight * area_penalty
     )
     if smoothness_weight:
-        smoothness = ops.mean(total_variation(masks))
+        smoothness = weighted_mean(total_variation(masks), sample_weight)
         selector_loss = selector_loss + smoothness_weight * smoothness
     else:
         smoothness = ops.zeros((), "float32")

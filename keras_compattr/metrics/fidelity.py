@@ -16,15 +16,15 @@ classes; `fill` in `[0, 1]`. A mistake raises a `ValueError` or
 import numpy as np
 from keras import ops
 
-from keras_compattr.losses import log_probabilities
+from keras_compattr.losses.objective import log_probabilities
 from keras_compattr.metrics.maps import as_maps
+from keras_compattr.utils.argument_checks import check_number
 from keras_compattr.utils.classifiers import check_batch_size
 from keras_compattr.utils.classifiers import check_images
 from keras_compattr.utils.classifiers import class_labels
 from keras_compattr.utils.classifiers import fill_values
 from keras_compattr.utils.classifiers import input_shape
 from keras_compattr.utils.classifiers import model_outputs
-from keras_compattr.utils.validation import check_number
 
 OUTPUT_KINDS = ("auto", "logits", "probabilities")
 
@@ -187,19 +187,8 @@ def deletion_auc(
         step sizes are rounded rather than floored, and ties in the map are
         broken at random rather than by pixel index.
     """
-    return _causal_auc(
-        "deletion",
-        model,
-        images,
-        labels,
-        attributions,
-        steps,
-        fill,
-        batch_size,
-        output_kind,
-        return_curves,
-        seed,
-    )
+    arguments = (model, images, labels, attributions, steps, fill, batch_size)
+    return _causal_auc("deletion", *arguments, output_kind, return_curves, seed)
 
 
 def insertion_auc(
@@ -265,18 +254,9 @@ def insertion_auc(
         baseline too), the score is the softmax probability, and ties are
         broken at random.
     """
+    arguments = (model, images, labels, attributions, steps, fill, batch_size)
     return _causal_auc(
-        "insertion",
-        model,
-        images,
-        labels,
-        attributions,
-        steps,
-        fill,
-        batch_size,
-        output_kind,
-        return_curves,
-        seed,
+        "insertion", *arguments, output_kind, return_curves, seed
     )
 
 
@@ -349,17 +329,8 @@ def deletion_accuracy(
         COMET, [Zhang et al., 2024](https://arxiv.org/abs/2407.19308),
         fidelity protocol (top-p pixels set to `q`).
     """
-    return _top_fraction_accuracy(
-        model,
-        images,
-        labels,
-        attributions,
-        fraction,
-        fill,
-        batch_size,
-        keep=False,
-        seed=seed,
-    )
+    arguments = (model, images, labels, attributions, fraction, fill)
+    return _top_fraction_accuracy(*arguments, batch_size, False, seed)
 
 
 def keep_accuracy(
@@ -379,18 +350,9 @@ def keep_accuracy(
     evidence: **higher is better**.
 
     Args:
-        model: a Keras classifier (the evaluator), logits or probabilities.
-        images: `(N, H, W, C)` images, float in `[0, 1]` or integer `0..255`.
-        labels: `(N,)` integer or `(N, K)` one-hot labels; `None` uses the
-            evaluator's prediction on the clean images.
-        attributions: `(N, H, W)` maps.
+        model, images, labels, attributions, fill, batch_size, seed: as
+            for `keras_compattr.metrics.deletion_accuracy`.
         fraction: float in `[0, 1]`, share of pixels kept.
-        fill: float or per-channel sequence in `[0, 1]`, the value of a
-            removed pixel.
-        batch_size: int, images evaluated at a time.
-        seed: non-negative int, seed of the random tie-breaking between
-            equal scores (drawn per image from the seed and the image's
-            index, so results do not depend on `batch_size`).
 
     Returns:
         A Python float in `[0, 1]`.
@@ -411,14 +373,5 @@ def keep_accuracy(
         COMET, [Zhang et al., 2024](https://arxiv.org/abs/2407.19308),
         keep-top-50% ("mask-in") accuracy.
     """
-    return _top_fraction_accuracy(
-        model,
-        images,
-        labels,
-        attributions,
-        fraction,
-        fill,
-        batch_size,
-        keep=True,
-        seed=seed,
-    )
+    arguments = (model, images, labels, attributions, fraction, fill)
+    return _top_fraction_accuracy(*arguments, batch_size, True, seed)

@@ -8,7 +8,7 @@ import numpy as np
 from keras_compattr.metrics.maps import as_ground_truth
 from keras_compattr.metrics.maps import as_maps
 from keras_compattr.metrics.maps import check_same_shape
-from keras_compattr.utils.validation import check_number
+from keras_compattr.utils.argument_checks import check_number
 
 
 def normalize_maps(attributions):

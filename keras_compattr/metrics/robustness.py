@@ -10,9 +10,9 @@ import numpy as np
 
 from keras_compattr.metrics.localization import pxap
 from keras_compattr.metrics.maps import as_maps
+from keras_compattr.utils.argument_checks import check_number
 from keras_compattr.utils.classifiers import check_images
 from keras_compattr.utils.classifiers import fill_values
-from keras_compattr.utils.validation import check_number
 
 PERTURBATIONS = ("pixel_drop", "background_swap")
 

@@ -9,7 +9,7 @@ import keras
 from keras import ops
 
 from keras_compattr.api_export import keras_compattr_export
-from keras_compattr.utils.validation import check_number
+from keras_compattr.utils.argument_checks import check_number
 
 # Histogram counts are kept exactly as `high * _CARRY + low` in two int32
 # variables, so that no bin overflows before 2**51 pixels.

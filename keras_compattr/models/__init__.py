@@ -39,29 +39,3 @@ __all__ = [
     "build_selector",
     "load_model",
 ]
-
-# Names this package exported before they became internals (or moved to
-# `keras_compattr.layers`): old name -> (module, name) of their home now.
-_MOVED = {
-    "resolve_networks": ("keras_compattr.models.adapters", "resolve_networks"),
-    "lraspp_head": ("keras_compattr.models.builders", "lraspp_head"),
-    "ImagePreprocessing": ("keras_compattr.layers", "ImagePreprocessing"),
-    "PREPROCESSING_MODES": ("keras_compattr.layers", "PREPROCESSING_MODES"),
-}
-
-
-def __getattr__(name):
-    # PEP 562: the moved names still work, with a DeprecationWarning.
-    if name in _MOVED:
-        import importlib
-        import warnings
-
-        module, attribute = _MOVED[name]
-        warnings.warn(
-            f"`keras_compattr.models.{name}` is no longer public here: use "
-            f"`{module}.{attribute}`. The old name will go.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module(module), attribute)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -341,7 +341,45 @@ def resolve_networks(
         selector = as_selector(selector, image_shape)
     if predictor is not None:
         predictor = as_predictor(predictor, image_shape, num_classes)
+    check_no_shared_weights(
+        {"selector": selector, "predictor": predictor, "detector": detector}
+    )
     return selector, predictor, detector
+
+
+def check_no_shared_weights(networks):
+    """Refuses networks that share a layer's weights.
+
+    The three networks play different parts: the detector is frozen (so a
+    layer it shares would be frozen in the selector or predictor too), and
+    the selector and predictor are trained on different losses (a shared
+    layer would get the sum of both gradients on some backends, one of
+    them on others). Each network needs its own layers: build the network
+    again, or copy it with `keras.models.clone_model` and `set_weights`.
+
+    Args:
+        networks: dict of name -> `keras.Model` or `None`.
+
+    Raises:
+        ValueError: two networks share a weight; names the layer.
+    """
+    owner = {}
+    for name, network in networks.items():
+        if network is None:
+            continue
+        for variable in network.weights:
+            other = owner.setdefault(id(variable), name)
+            if other != name:
+                layer = variable.path.rpartition("/")[0] or variable.path
+                raise ValueError(
+                    f"The {other} and the {name} share the layer "
+                    f"{layer!r} (weight {variable.path!r}). Each network "
+                    "needs its own layers: the detector is frozen, and the "
+                    "selector and predictor train on different losses. "
+                    "Build the network again, or copy it with "
+                    "`keras.models.clone_model(network)` and "
+                    "`copy.set_weights(network.get_weights())`."
+                )
 
 
 # === Heads ===

@@ -14,7 +14,7 @@ import keras
 
 from keras_compattr.models.data_access import can_read_again
 from keras_compattr.models.data_access import image_batches
-from keras_compattr.utils import to_unit_range_numpy
+from keras_compattr.utils.images import to_unit_range_numpy
 
 
 def batch_norm_layers(model):

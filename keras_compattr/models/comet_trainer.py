@@ -6,6 +6,8 @@ them from this mixin, which overrides Keras' own and reaches them with
 `super()`: `class ComprehensiveAttributionModel(CometTrainer, keras.Model)`.
 """
 
+import inspect
+
 import keras
 from keras import ops
 
@@ -16,7 +18,7 @@ from keras_compattr.models import detector_check
 from keras_compattr.models import fill_value as fill_values
 from keras_compattr.models import input_checks
 from keras_compattr.models.grouped_optimizer import GroupedOptimizer
-from keras_compattr.utils import validation
+from keras_compattr.utils import data_checks
 
 
 class CometTrainer:
@@ -188,20 +190,49 @@ class CometTrainer:
             {metric.name: metric.result() for metric in self.metrics}, terms
         )
 
+    def step_area_control(self, terms, labels):
+        """The adaptive area control's step after a training batch.
+
+        Called by the training step of each backend once the batch's terms
+        are computed (the objective itself is stateless). Adds the new
+        multiplier to `terms` as `"area_multiplier"`; does nothing with a
+        fixed budget.
+
+        Returns:
+            `terms`.
+        """
+        multiplier = self.objective.update_area_control(
+            labels, ops.stop_gradient(terms["detector_log_probs"])
+        )
+        if multiplier is not None:
+            terms["area_multiplier"] = multiplier
+        return terms
+
     def train_step(self, *args):
         return backend_steps.train_step(self, *args)
 
     def test_step(self, *args):
         return backend_steps.test_step(self, *args)
 
-    def fit(self, x=None, y=None, refresh_batch_norm=True, **kwargs):
+    def fit(self, x=None, y=None, *args, refresh_batch_norm=True, **kwargs):
         """Trains the selector and predictor; see `keras.Model.fit`.
+
+        Takes Keras' arguments, by position too (`model.fit(x, y, 64, 3)`
+        is batch size 64 and 3 epochs); `refresh_batch_norm` is this
+        model's own and keyword-only.
+
+        `class_weight` and `sample_weight` (or a third `(N,)` element
+        yielded by a dataset) weight each image in every batch mean of the
+        objective: the predictor's and the detector's cross-entropies, the
+        detector term and the area and smoothness penalties each become
+        `sum_i w_i v_i / sum_i w_i` (see
+        `keras_compattr.losses.comet_objective`). The logged accuracies
+        and the area control's masked-out accuracy are not weighted.
 
         Before training, in this order:
 
         1. `x`, `y` and `validation_data` are checked (see the class
-           docstring); `sample_weight` and `class_weight` are refused, since
-           the COMET objective does not weight samples.
+           docstring).
         2. When `fill_value=None` and no fill value was computed yet, the
            per-channel mean of `x` is computed (see `adapt`).
         3. The detector is run on up to 256 training images (the first
@@ -231,7 +262,7 @@ class CometTrainer:
         NaN loss with a message naming the bad term, use
         `keras_compattr.callbacks.TerminateOnNaN`.
         """
-        input_checks.refuse_weights(kwargs, "fit")
+        kwargs = keras_arguments(keras.Model.fit, x, y, args, kwargs)
         x, _ = self._validate_inputs(x, y, with_labels=True)
         if kwargs.get("validation_data") is not None:
             kwargs["validation_data"] = input_checks.validate_validation_data(
@@ -257,12 +288,14 @@ class CometTrainer:
             )
         return history
 
-    def evaluate(self, x=None, y=None, **kwargs):
+    def evaluate(self, x=None, y=None, *args, **kwargs):
         """Evaluates the objective's terms and accuracies on labelled data.
 
-        Inputs are checked as in `fit`. See `keras.Model.evaluate`.
+        Takes Keras' arguments, by position too; `sample_weight` weights
+        the objective's batch means as in `fit`. Inputs are checked as in
+        `fit`. See `keras.Model.evaluate`.
         """
-        input_checks.refuse_weights(kwargs, "evaluate")
+        kwargs = keras_arguments(keras.Model.evaluate, x, y, args, kwargs)
         if not kwargs.get("_use_cached_eval_dataset"):
             # (Validation inside `fit` was checked once, by `fit`.)
             x, _ = self._validate_inputs(x, y, with_labels=True)
@@ -278,27 +311,26 @@ class CometTrainer:
     ):
         """One training step on one batch; see `keras.Model.train_on_batch`.
 
-        `x` and `y` are checked as in `fit`; `sample_weight` and
-        `class_weight` are refused, since the COMET objective does not
-        weight samples.
+        `x` and `y` are checked as in `fit`; the weights act as in `fit`.
         """
-        input_checks.refuse_weights(
-            {"sample_weight": sample_weight, "class_weight": class_weight},
-            "train_on_batch",
-        )
         x, _ = self._validate_inputs(x, y, with_labels=True)
-        return super().train_on_batch(x, y, return_dict=return_dict)
+        return super().train_on_batch(
+            x,
+            y,
+            sample_weight=sample_weight,
+            class_weight=class_weight,
+            return_dict=return_dict,
+        )
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """The objective's terms on one batch; see `keras.Model.test_on_batch`.
 
         Checked as `train_on_batch`.
         """
-        input_checks.refuse_weights(
-            {"sample_weight": sample_weight}, "test_on_batch"
-        )
         x, _ = self._validate_inputs(x, y, with_labels=True)
-        return super().test_on_batch(x, y, return_dict=return_dict)
+        return super().test_on_batch(
+            x, y, sample_weight=sample_weight, return_dict=return_dict
+        )
 
     def predict(
         self, x, batch_size=None, verbose="auto", steps=None, callbacks=None
@@ -320,7 +352,7 @@ class CometTrainer:
         )
 
     def _validate_inputs(self, x, y, with_labels, single=False, name="x"):
-        return validation.validate_inputs(
+        return data_checks.validate_inputs(
             x,
             y,
             self.image_shape,
@@ -475,3 +507,20 @@ def _training_part(x, y, validation_split):
         return x, y
     kept = int(len(x) * (1.0 - float(validation_split)))
     return x[:kept], y[:kept]
+
+
+def keras_arguments(method, x, y, args, kwargs):
+    """`method`'s arguments after `x` and `y`, by name, as Keras binds them.
+
+    So that `model.fit(x, y, 64)` means `batch_size=64`, as for any Keras
+    model, and a misspelt argument fails as it would there.
+
+    Returns:
+        A dict of the arguments passed, without `x` and `y`.
+    """
+    bound = inspect.signature(method).bind(None, x, y, *args, **kwargs)
+    arguments = dict(bound.arguments)
+    for name in ("self", "x", "y"):
+        arguments.pop(name, None)
+    arguments.update(arguments.pop("kwargs", {}))
+    return arguments

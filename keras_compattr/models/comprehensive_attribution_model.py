@@ -7,9 +7,9 @@ import numpy as np
 from keras import ops
 
 from keras_compattr.api_export import keras_compattr_export
-from keras_compattr.layers import MaskHead
-from keras_compattr.losses import log_probabilities
+from keras_compattr.layers.mask_head import MaskHead
 from keras_compattr.losses.comet import resolve_objective
+from keras_compattr.losses.objective import log_probabilities
 from keras_compattr.models import adapters
 from keras_compattr.models import builders
 from keras_compattr.models import hardening as hardening_lib
@@ -17,8 +17,8 @@ from keras_compattr.models import introspection
 from keras_compattr.models.comet_trainer import CometTrainer
 from keras_compattr.models.mask_model import MaskModel
 from keras_compattr.models.shapes import output_shape
-from keras_compattr.utils import to_unit_range
 from keras_compattr.utils.argument_checks import check_fill
+from keras_compattr.utils.images import to_unit_range
 
 
 def _objective_setting(name):
@@ -56,7 +56,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
     `keras.layers.Normalization`) inside them.
 
     `fit`, `evaluate`, `predict` and `explain` check their inputs before
-    any graph is built (`keras_compattr.utils.validation`): images of the
+    any graph is built (`keras_compattr.utils.data_checks`): images of the
     wrong rank, channel count or size, non-numeric images, NaN or infinite
     pixels, integer pixels outside `0..255`, labels out of range or of the
     wrong shape, and datasets that do not yield `(images, labels)` raise a
@@ -381,19 +381,22 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         outputs = self.predictor(masked_in, training=training)
         return ops.exp(log_probabilities(outputs, self._predictor_output_kind))
 
-    def compute_terms(self, images, labels, training=False):
+    def compute_terms(self, images, labels, training=False, sample_weight=None):
         """Runs the three networks once and returns the objective's terms.
+
+        Changes no state but the networks' own in training mode (batch
+        norm): the training step moves the area control.
 
         Args:
             images: a batch of images.
-            labels: `(N,)` integer or `(N, K)` one-hot labels.
+            labels: `(N,)` integer, or `(N, K)` one-hot or soft labels.
             training: whether the selector and predictor run in training
                 mode. The detector always runs in inference mode.
+            sample_weight: optional `(N,)` weights of the batch means.
 
         Returns:
-            The dict of `keras_compattr.losses.comet_objective` (with
-            `"area_multiplier"` after a step of the adaptive area control),
-            plus `"predictor_log_probs"`, `"detector_log_probs"` and
+            The dict of `keras_compattr.losses.comet_objective`, plus
+            `"predictor_log_probs"`, `"detector_log_probs"` and
             `"masks"`.
             Regularisation losses of the selector are added to
             `"selector_loss"` and those of the predictor to
@@ -416,8 +419,8 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             predictor_log_probs,
             detector_log_probs,
             masks,
-            training=training,
             mask_logits=mask_logits,
+            sample_weight=sample_weight,
         )
         selector_regularization = self.selector.losses + self.mask_head.losses
         if selector_regularization:

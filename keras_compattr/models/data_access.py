@@ -11,7 +11,7 @@ import types
 import keras
 import numpy as np
 
-from keras_compattr.utils import validation
+from keras_compattr.utils import data_checks
 
 
 def first_examples(x, y, max_images=256, max_batches=4):
@@ -30,9 +30,9 @@ def first_examples(x, y, max_images=256, max_batches=4):
         generator being re-wrapped so that its first batch is not lost.
     """
     if isinstance(x, types.GeneratorType):
-        first, x = validation.peek(x)
+        first, x = data_checks.peek(x)
         batches = [] if first is None else [first]
-    elif validation.is_dataset(x):
+    elif data_checks.is_dataset(x):
         batches = list(x.take(max_batches))
     elif isinstance(x, keras.utils.PyDataset):
         count = x.num_batches

@@ -5,8 +5,8 @@ import warnings
 import numpy as np
 
 from keras_compattr.models.data_access import first_examples
-from keras_compattr.utils import to_unit_range_numpy
 from keras_compattr.utils.classifiers import model_outputs
+from keras_compattr.utils.images import to_unit_range_numpy
 from keras_compattr.utils.labels import integer_labels
 
 

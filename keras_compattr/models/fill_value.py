@@ -5,7 +5,7 @@ import numpy as np
 from keras_compattr import distributed
 from keras_compattr.models.data_access import can_read_again
 from keras_compattr.models.data_access import image_batches
-from keras_compattr.utils import to_unit_range_numpy
+from keras_compattr.utils.images import to_unit_range_numpy
 
 
 def channel_means(data, channels, steps=None, max_images=10000):

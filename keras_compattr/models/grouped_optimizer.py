@@ -15,11 +15,19 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
     trainer treat it as one optimizer. Its own `learning_rate` is unused:
     set learning rates (or schedules) on the inner optimizers.
 
+    What `keras.optimizers.Optimizer` offers works on the whole as on any
+    Keras optimizer, through Keras' own `apply`: `loss_scale_factor`,
+    `gradient_accumulation_steps`, `clipnorm`, `clipvalue`,
+    `global_clipnorm` and `use_ema` given here apply to both groups'
+    gradients (and variables) before the inner optimizers update them;
+    each inner optimizer keeps its own settings (weight decay, clipping)
+    for its group too.
+
     Args:
         selector_optimizer: optimizer (or identifier) for the selector.
         predictor_optimizer: optimizer (or identifier) for the predictor.
         name: str.
-        **kwargs: base optimizer arguments.
+        **kwargs: base optimizer arguments (`clipnorm`, `use_ema`, ...).
 
     Example:
 
@@ -80,31 +88,34 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
             + self.predictor_optimizer.variables
         )
 
-    def apply(self, grads, trainable_variables=None):
-        if trainable_variables is None:
-            trainable_variables = self._trainable_variables
-        else:
-            trainable_variables = list(trainable_variables)
-            if not self.built:
-                self.build(trainable_variables)
-                self.built = True
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        # Keras' `apply` has unscaled (`loss_scale_factor`), accumulated
+        # (`gradient_accumulation_steps`) and clipped (`clipnorm`,
+        # `clipvalue`, `global_clipnorm`) the gradients by now, and updates
+        # the moving averages (`use_ema`) and the iteration counter after
+        # this step: only the update itself goes to the inner optimizers,
+        # each with its own learning rate, weight decay and clipping.
+        del learning_rate
         selector, predictor = self._split(grads, trainable_variables)
         if selector[0]:
             self.selector_optimizer.apply(*selector)
         if predictor[0]:
             self.predictor_optimizer.apply(*predictor)
-        self._iterations.assign_add(1)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "selector_optimizer": keras.saving.serialize_keras_object(
-                self.selector_optimizer
-            ),
-            "predictor_optimizer": keras.saving.serialize_keras_object(
-                self.predictor_optimizer
-            ),
-        }
+        config = super().get_config()
+        config.pop("learning_rate", None)  # unused: the inner ones count
+        config.update(
+            {
+                "selector_optimizer": keras.saving.serialize_keras_object(
+                    self.selector_optimizer
+                ),
+                "predictor_optimizer": keras.saving.serialize_keras_object(
+                    self.predictor_optimizer
+                ),
+            }
+        )
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

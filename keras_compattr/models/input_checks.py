@@ -4,21 +4,7 @@ import types
 
 import keras
 
-from keras_compattr.utils import validation
-
-
-def refuse_weights(kwargs, method):
-    """Refuses `sample_weight` and `class_weight` among `kwargs`.
-
-    The COMET objective does not weight samples or classes.
-    """
-    for name in ("sample_weight", "class_weight"):
-        if kwargs.get(name) is not None:
-            raise ValueError(
-                f"`{name}` is not supported by `{method}`: the COMET "
-                "objective does not weight samples or classes. Resample "
-                "the data instead."
-            )
+from keras_compattr.utils import data_checks
 
 
 def validate_validation_data(data, image_shape, num_classes):
@@ -26,18 +12,18 @@ def validate_validation_data(data, image_shape, num_classes):
 
     Args:
         data: a dataset, `PyDataset` or generator yielding `(images,
-            labels)`, or a tuple `(images, labels)` (a third element must
-            be `None`).
+            labels)`, or a tuple `(images, labels)` or `(images, labels,
+            sample_weight)`.
         image_shape: `(H, W, C)`.
         num_classes: int.
 
     Returns:
         The data to pass on to Keras.
     """
-    if validation.is_dataset(data) or isinstance(
+    if data_checks.is_dataset(data) or isinstance(
         data, (keras.utils.PyDataset, types.GeneratorType)
     ):
-        data, _ = validation.validate_inputs(
+        data, _ = data_checks.validate_inputs(
             data,
             None,
             image_shape,
@@ -52,12 +38,7 @@ def validate_validation_data(data, image_shape, num_classes):
             "`(images, labels)`. Received an object of type "
             f"{type(data).__name__}."
         )
-    if len(data) == 3 and data[2] is not None:
-        raise ValueError(
-            "`validation_data` holds sample weights; the COMET "
-            "objective does not weight samples. Pass `(images, labels)`."
-        )
-    images, _ = validation.validate_inputs(
+    images, _ = data_checks.validate_inputs(
         data[0],
         data[1],
         image_shape,
@@ -66,4 +47,4 @@ def validate_validation_data(data, image_shape, num_classes):
         name="validation_data[0]",
         label_name="validation_data[1]",
     )
-    return (images, data[1])
+    return (images, *data[1:])

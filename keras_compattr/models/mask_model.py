@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_compattr.utils import to_unit_range
+from keras_compattr.utils.images import to_unit_range
 
 
 class MaskModel(keras.Model):

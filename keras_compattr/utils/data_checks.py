@@ -39,13 +39,14 @@ def _check_structure(parts, with_labels, name):
             f"`{name}` yields images only; training and evaluation need "
             "`(images, labels)` pairs."
         )
-    if len(parts) > 2:
+    weights = len(parts) == 3 and len(_spec_shape(parts[2]) or ()) == 1
+    if len(parts) > 2 and not weights:
         raise ValueError(
             f"`{name}` yields {len(parts)} elements; it must yield "
-            "`(images, labels)` pairs. Keras would read a third element as "
-            "sample weights, which the COMET objective does not use (e.g. "
-            "masks from `keras_compattr.datasets.load(..., "
-            "with_masks=True)`): drop it with "
+            "`(images, labels)` pairs or `(images, labels, sample_weight)` "
+            "with `(N,)` weights. Keras would read this third element as "
+            "sample weights (e.g. masks from `keras_compattr.datasets."
+            "load(..., with_masks=True)`): drop it with "
             "`ds.map(lambda images, labels, *rest: (images, labels))`."
         )
 

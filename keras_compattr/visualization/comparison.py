@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_compattr.utils import to_unit_range_numpy
+from keras_compattr.utils.images import to_unit_range_numpy
 from keras_compattr.visualization.figures import label_name
 from keras_compattr.visualization.figures import new_figure
 

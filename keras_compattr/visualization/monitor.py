@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from keras_compattr.api_export import keras_compattr_export
-from keras_compattr.utils import to_unit_range_numpy
+from keras_compattr.utils.images import to_unit_range_numpy
 
 
 @keras_compattr_export("keras_compattr.visualization.ExplanationMonitor")
