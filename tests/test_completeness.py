@@ -1,5 +1,7 @@
 """Completeness: the hardened judge and the chance hinges' gradients."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -126,12 +128,13 @@ def test_random_cell_mask_fills_per_channel_and_round_trips():
 # === Hardening in the model ===
 
 
-def _model(hardening=True, detector=None):
+def _model(hardening=True, detector=None, **kwargs):
     return kca.ComprehensiveAttributionModel(
         selector=tiny_selector(),
         predictor=tiny_classifier("predictor"),
         detector=detector or tiny_classifier("detector"),
         hardening=hardening,
+        **kwargs,
     )
 
 
@@ -204,16 +207,30 @@ def test_the_objective_judges_with_the_hardened_copy():
     )
 
 
-def test_hardening_refuses_a_generator_with_a_clear_error():
-    model = _model(kca.models.DetectorHardening(epochs=1))
+def test_a_generator_is_judged_unhardened_with_a_warning():
+    model = _model(kca.models.DetectorHardening(epochs=1), fill_value=0.5)
     model.compile()
+    detector_weights = [np.array(w) for w in model.detector.get_weights()]
 
     def batches():
         while True:
             yield tiny_images(8), np.arange(8) % NUM_CLASSES
 
-    with pytest.raises(ValueError, match="generator"):
+    with pytest.warns(UserWarning, match="judge was not hardened"):
         model.fit(batches(), steps_per_epoch=1, epochs=1, verbose=0)
+    assert not model.judge_is_hardened
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(detector_weights, model.judge.get_weights())
+    )
+    # Hardening first on an array of training images, as the warning says.
+    model.harden_detector(tiny_images(16), np.arange(16) % NUM_CLASSES)
+    assert model.judge_is_hardened
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "The judge was not hardened")
+        model.fit(batches(), steps_per_epoch=1, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="generator"):
+        model.hardening.harden(model.judge, batches())
 
 
 def test_masked_out_accuracy_of_an_independent_judge():

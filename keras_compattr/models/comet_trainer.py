@@ -7,6 +7,7 @@ them from this mixin, which overrides Keras' own and reaches them with
 """
 
 import inspect
+import warnings
 
 import keras
 from keras import ops
@@ -17,6 +18,7 @@ from keras_compattr.models import batch_norm
 from keras_compattr.models import detector_check
 from keras_compattr.models import fill_value as fill_values
 from keras_compattr.models import input_checks
+from keras_compattr.models.data_access import can_read_again
 from keras_compattr.models.grouped_optimizer import GroupedOptimizer
 from keras_compattr.utils import data_checks
 
@@ -243,7 +245,9 @@ class CometTrainer:
         4. With `hardening` (the default), the judge of the masked-out
            image is hardened once (`harden_detector`): a copy of the
            detector is fine-tuned on the training images with random parts
-           removed. Later calls of `fit` keep it.
+           removed. Later calls of `fit` keep it. A generator cannot be
+           read twice: `fit` then warns and judges with the detector as
+           it is, unless `harden_detector` ran before.
 
         After training, when `refresh_batch_norm=True` (the default) and
         `x` can be read again (arrays, `tf.data` datasets, `PyDataset`s),
@@ -275,6 +279,21 @@ class CometTrainer:
                 self.detector, self.num_classes, x, y, kwargs.get("batch_size")
             )
             if self.hardening is not None and not self.judge_is_hardened:
+                hardenable = can_read_again(x)
+            else:
+                hardenable = None
+            if hardenable is False:
+                warnings.warn(
+                    "The judge was not hardened: `fit` got a generator, "
+                    "which cannot be read twice, so the masked-out images "
+                    "are judged by the detector as it is (the paper's "
+                    "recipe). Call `model.harden_detector(images, labels)` "
+                    "on training images before `fit`, or pass a `tf.data` "
+                    "dataset or a `keras.utils.PyDataset`; "
+                    "`hardening=False` silences this warning.",
+                    stacklevel=2,
+                )
+            elif hardenable:
                 self.harden_detector(
                     *_training_part(x, y, kwargs.get("validation_split")),
                     batch_size=kwargs.get("batch_size"),
