@@ -56,14 +56,8 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
     `keras.layers.Normalization`) inside them.
 
     `fit`, `evaluate`, `predict` and `explain` check their inputs before
-    any graph is built (`keras_compattr.utils.data_checks`): images of the
-    wrong rank, channel count or size, non-numeric images, NaN or infinite
-    pixels, integer pixels outside `0..255`, labels out of range or of the
-    wrong shape, and datasets that do not yield `(images, labels)` raise a
-    `ValueError` or `TypeError` naming the fix; float images far outside
-    both `[0, 1]` and `0..255` give a warning. Arrays are checked fully,
-    `tf.data` datasets from their `element_spec` only, generators batch by
-    batch.
+    any graph is built (`keras_compattr.utils.data_checks`) and raise a
+    `ValueError` or `TypeError` naming the fix.
 
     Args:
         selector: a `keras.Model` mapping images to a feature map
@@ -119,14 +113,11 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             conclusive, treats rows that lie in `[0, 1]` and sum to one as
             probabilities.
         predictor_output: as `detector_output`, for the predictor.
-        hardening: `True` (the default), `False`, or a
-            `keras_compattr.models.DetectorHardening`. With hardening, the
-            masked-out image is judged by `judge`, a copy of the detector
-            that the first `fit` fine-tunes on images with random parts
-            removed, so that it still recognises a class from part of its
-            evidence and a mask must cover all of it. `False` judges with
-            the detector as it is (the paper's recipe). The judge always
-            runs in inference mode.
+        hardening: `True` (the default), `False` (the paper's recipe: the
+            detector judges as it is), or a `DetectorHardening`. With it,
+            the masked-out image is judged by `judge`, a copy of the
+            detector that the first `fit` fine-tunes on images with random
+            parts removed, so that a mask must cover all of the evidence.
         objective: a `keras_compattr.losses.CometObjective`, whose docs
             detail the arguments `detector_weight` to `smoothness_weight`
             above: those are its short form, and are refused alongside it.
