@@ -47,13 +47,10 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
     fit (interlocking). At test time the prediction is `P(x_s)` and the mask
     is the explanation; the detector is not needed.
 
-    Images are channels-last. Float images are taken as pixels in `[0, 1]`,
-    except those in `0..255` (an image whose largest value is above 1.5,
-    as `keras.utils.image_dataset_from_directory` yields them; see
-    `keras_compattr.utils.images`); integer images (e.g. `uint8`) as
-    `0..255`. Those are divided by 255. The three networks receive float32
-    images in `[0, 1]`: put any further normalisation (e.g. a
-    `keras.layers.Normalization`) inside them.
+    Images are channels-last, in `[0, 1]` or `0..255` (integers, or
+    floats above 1.5 as `image_dataset_from_directory` yields them; see
+    `keras_compattr.utils.images`). The networks receive float32 images in
+    `[0, 1]`: put any further normalisation inside them.
 
     `fit`, `evaluate`, `predict` and `explain` check their inputs before
     any graph is built (`keras_compattr.utils.data_checks`) and raise a
