@@ -268,8 +268,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             self.hardened_detector = hardening_lib.copy_network(
                 detector, name=f"{detector.name}_hardened"
             )
-            # (Created only with hardening: files saved before it load.)
-            self.detector_hardened = self.add_weight(
+            self.detector_hardened = self.add_weight(  # old files lack it
                 shape=(),
                 initializer="zeros",
                 trainable=False,
