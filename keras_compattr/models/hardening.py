@@ -13,7 +13,6 @@ the class in what is left of it. The user's detector is never changed.
 import copy as copy_module
 
 import keras
-import numpy as np
 
 from keras_compattr.api_export import keras_compattr_export
 from keras_compattr.layers.random_cell_mask import RandomCellMask
@@ -323,29 +322,3 @@ def resolve_hardening(hardening):
         f"hardening={hardening!r}."
     )
 
-
-def masked_accuracy(judge, images, labels, hardening, fill_value, seed=0):
-    """Accuracy of `judge` on whole images and on randomly masked ones.
-
-    Args:
-        judge: a classifier (logits or probabilities).
-        images: `(N, H, W, C)` images in `[0, 1]` or `0..255`.
-        labels: `(N,)` integer labels.
-        hardening: the `DetectorHardening` whose masks are used.
-        fill_value: the value of removed pixels.
-        seed: int, seed of the masks.
-
-    Returns:
-        `(whole, masked)`: two Python floats.
-    """
-    images = to_unit_range_numpy(np.asarray(images))
-    labels = np.asarray(labels).reshape(-1)
-    masking = copy_module.copy(hardening)
-    masking.seed = seed
-    layer = masking.masking(fill_value)
-    masked = keras.ops.convert_to_numpy(layer(images, training=True))
-    scores = [
-        np.mean(judge.predict(batch, verbose=0).argmax(-1) == labels)
-        for batch in (images, masked)
-    ]
-    return float(scores[0]), float(scores[1])
