@@ -321,4 +321,3 @@ def resolve_hardening(hardening):
         "`keras_compattr.models.DetectorHardening`. Received "
         f"hardening={hardening!r}."
     )
-
