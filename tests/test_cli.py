@@ -116,7 +116,8 @@ def test_redirected_output_has_one_line_per_epoch(trained):
     # No progress bars: no ANSI escapes, carriage returns or backspaces.
     assert not set("\x1b\r\b") & set(log), repr(log[-500:])
     epoch_lines = re.findall(r"^\d+/\d+ - \d+s .*loss", log, re.MULTILINE)
-    assert len(epoch_lines) == 2  # One epoch of the detector, one of COMET.
+    # One epoch of the detector, four of the judge's hardening, one of COMET.
+    assert len(epoch_lines) == 6
     # The silent first step of COMET is announced before it runs.
     comet = log.index("[2/2] Training COMET")
     notice = log.index("Building and compiling the training step of COMET")

@@ -194,8 +194,8 @@ def test_fit_hardens_a_copy_once_and_leaves_the_detector_untouched(tmp_path):
 def test_the_objective_judges_with_the_hardened_copy():
     model = _model()
     # Make the copy differ from the detector: the terms must follow it.
-    for variable in model.judge.weights:
-        variable.assign(keras.ops.zeros_like(variable))
+    for variable in model.judge.get_layer("logits").weights:
+        variable.assign(np.zeros(variable.shape, "float32"))
     images = tiny_images(4)
     labels = np.arange(4) % NUM_CLASSES
     terms = model.compute_terms(images, labels)

@@ -6,6 +6,7 @@ them from this mixin, which overrides Keras' own and reaches them with
 `super()`: `class ComprehensiveAttributionModel(CometTrainer, keras.Model)`.
 """
 
+import contextlib
 import inspect
 import warnings
 
@@ -452,7 +453,17 @@ class CometTrainer:
                 f"random parts removed: {self.hardening.epochs} epochs.",
                 flush=True,
             )
-        history = self.hardening.harden(
+        # Under `tf.distribute`, the fine-tuning's optimizer must be made
+        # in the strategy the judge's variables belong to.
+        strategy = getattr(self, "distribute_strategy", None)
+        scope = strategy.scope() if strategy else contextlib.nullcontext()
+        with scope:
+            history = self._harden(x, y, batch_size, verbose, steps_per_epoch)
+        self.detector_hardened.assign(1.0)
+        return history
+
+    def _harden(self, x, y, batch_size, verbose, steps_per_epoch):
+        return self.hardening.harden(
             self.hardened_detector,
             x,
             y,
@@ -463,8 +474,6 @@ class CometTrainer:
             jit_compile=self.jit_compile if self.compiled else "auto",
             steps_per_epoch=steps_per_epoch,
         )
-        self.detector_hardened.assign(1.0)
-        return history
 
     # === Detector check ===
 

@@ -16,13 +16,13 @@ import keras
 
 from keras_compattr.api_export import keras_compattr_export
 from keras_compattr.layers.random_cell_mask import RandomCellMask
-from keras_compattr.losses import log_probabilities
+from keras_compattr.losses.objective import log_probabilities
 from keras_compattr.losses.objective import per_sample_cross_entropy
 from keras_compattr.models import batch_norm
 from keras_compattr.models.data_access import can_read_again
 from keras_compattr.models.data_access import image_batches
-from keras_compattr.utils import to_unit_range
-from keras_compattr.utils import to_unit_range_numpy
+from keras_compattr.utils.images import to_unit_range
+from keras_compattr.utils.images import to_unit_range_numpy
 
 
 def frozen_config(detector):

@@ -45,7 +45,7 @@ if mode == "save":
     model.fit(images, labels, epochs=1, batch_size=8, verbose=0)
     model.save(path)
 else:
-    model = keras.models.load_model(path)
+    model = kca.models.load_model(path)
 np.savez(
     os.path.join(folder, f"{mode}.npz"),
     masks=model.explain(images, verbose=0),

@@ -51,6 +51,9 @@ def build(term, reduction, fill_value):
         detector_term=term,
         hinge_reduction=reduction,
         margin=50.0,  # keeps the batch hinge active on every replica
+        # The subject is the distributed step: random hardening masks
+        # would differ between the runs compared.
+        hardening=False,
         fill_value=fill_value,
     )
     model.compile(optimizer=keras.optimizers.SGD(0.5))
