@@ -7,7 +7,6 @@ them from this mixin, which overrides Keras' own and reaches them with
 """
 
 import contextlib
-import inspect
 import warnings
 
 import keras
@@ -267,7 +266,9 @@ class CometTrainer:
         NaN loss with a message naming the bad term, use
         `keras_compattr.callbacks.TerminateOnNaN`.
         """
-        kwargs = keras_arguments(keras.Model.fit, x, y, args, kwargs)
+        kwargs = input_checks.keras_arguments(
+            keras.Model.fit, x, y, args, kwargs
+        )
         x, _ = self._validate_inputs(x, y, with_labels=True)
         if kwargs.get("validation_data") is not None:
             kwargs["validation_data"] = input_checks.validate_validation_data(
@@ -280,27 +281,7 @@ class CometTrainer:
                 self.detector, self.num_classes, x, y, kwargs.get("batch_size")
             )
             if self.hardening is not None and not self.judge_is_hardened:
-                hardenable = can_read_again(x)
-            else:
-                hardenable = None
-            if hardenable is False:
-                warnings.warn(
-                    "The judge was not hardened: `fit` got a generator, "
-                    "which cannot be read twice, so the masked-out images "
-                    "are judged by the detector as it is (the paper's "
-                    "recipe). Call `model.harden_detector(images, labels)` "
-                    "on training images before `fit`, or pass a `tf.data` "
-                    "dataset or a `keras.utils.PyDataset`; "
-                    "`hardening=False` silences this warning.",
-                    stacklevel=2,
-                )
-            elif hardenable:
-                self.harden_detector(
-                    *_training_part(x, y, kwargs.get("validation_split")),
-                    batch_size=kwargs.get("batch_size"),
-                    verbose=kwargs.get("verbose", "auto"),
-                    steps_per_epoch=kwargs.get("steps_per_epoch"),
-                )
+                self._harden_before_fit(x, y, kwargs)
         history = super().fit(x, y, **kwargs)
         if refresh_batch_norm:
             self.refresh_batch_norm(
@@ -315,7 +296,9 @@ class CometTrainer:
         the objective's batch means as in `fit`. Inputs are checked as in
         `fit`. See `keras.Model.evaluate`.
         """
-        kwargs = keras_arguments(keras.Model.evaluate, x, y, args, kwargs)
+        kwargs = input_checks.keras_arguments(
+            keras.Model.evaluate, x, y, args, kwargs
+        )
         if not kwargs.get("_use_cached_eval_dataset"):
             # (Validation inside `fit` was checked once, by `fit`.)
             x, _ = self._validate_inputs(x, y, with_labels=True)
@@ -462,6 +445,27 @@ class CometTrainer:
         self.detector_hardened.assign(1.0)
         return history
 
+    def _harden_before_fit(self, x, y, kwargs):
+        """`fit`'s hardening, with `fit`'s arguments `kwargs`."""
+        if not can_read_again(x):
+            warnings.warn(
+                "The judge was not hardened: `fit` got a generator, which "
+                "cannot be read twice, so the masked-out images are judged "
+                "by the detector as it is (the paper's recipe). Call "
+                "`model.harden_detector(images, labels)` on training images "
+                "before `fit`, or pass a `tf.data` dataset or a "
+                "`keras.utils.PyDataset`; `hardening=False` silences this "
+                "warning.",
+                stacklevel=3,
+            )
+            return
+        self.harden_detector(
+            *_training_part(x, y, kwargs.get("validation_split")),
+            batch_size=kwargs.get("batch_size"),
+            verbose=kwargs.get("verbose", "auto"),
+            steps_per_epoch=kwargs.get("steps_per_epoch"),
+        )
+
     def _harden(self, x, y, batch_size, verbose, steps_per_epoch):
         return self.hardening.harden(
             self.hardened_detector,
@@ -535,20 +539,3 @@ def _training_part(x, y, validation_split):
         return x, y
     kept = int(len(x) * (1.0 - float(validation_split)))
     return x[:kept], y[:kept]
-
-
-def keras_arguments(method, x, y, args, kwargs):
-    """`method`'s arguments after `x` and `y`, by name, as Keras binds them.
-
-    So that `model.fit(x, y, 64)` means `batch_size=64`, as for any Keras
-    model, and a misspelt argument fails as it would there.
-
-    Returns:
-        A dict of the arguments passed, without `x` and `y`.
-    """
-    bound = inspect.signature(method).bind(None, x, y, *args, **kwargs)
-    arguments = dict(bound.arguments)
-    for name in ("self", "x", "y"):
-        arguments.pop(name, None)
-    arguments.update(arguments.pop("kwargs", {}))
-    return arguments

@@ -1,5 +1,6 @@
 """The checks `fit`, `evaluate` and friends run before Keras sees the data."""
 
+import inspect
 import types
 
 import keras
@@ -48,3 +49,20 @@ def validate_validation_data(data, image_shape, num_classes):
         label_name="validation_data[1]",
     )
     return (images, *data[1:])
+
+
+def keras_arguments(method, x, y, args, kwargs):
+    """`method`'s arguments after `x` and `y`, by name, as Keras binds them.
+
+    So that `model.fit(x, y, 64)` means `batch_size=64`, as for any Keras
+    model, and a misspelt argument fails as it would there.
+
+    Returns:
+        A dict of the arguments passed, without `x` and `y`.
+    """
+    bound = inspect.signature(method).bind(None, x, y, *args, **kwargs)
+    arguments = dict(bound.arguments)
+    for name in ("self", "x", "y"):
+        arguments.pop(name, None)
+    arguments.update(arguments.pop("kwargs", {}))
+    return arguments
