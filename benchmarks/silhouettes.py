@@ -189,9 +189,7 @@ def main(specs):
             test,
             maps,
             judge,
-            model.fill.numpy()
-            if hasattr(model.fill, "numpy")
-            else keras.ops.convert_to_numpy(model.fill),
+            keras.ops.convert_to_numpy(model.fill),
             {
                 "acc": logs["accuracy"],
                 "masked_out_acc": logs["masked_out_accuracy"],
