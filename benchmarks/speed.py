@@ -482,7 +482,7 @@ def build_parser():
     parser.add_argument(
         "--selector",
         default="mobilenet_v3_small",
-        choices=kca.models.builders.SELECTOR_BACKBONES,
+        choices=kca.models.networks.SELECTOR_BACKBONES,
     )
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)

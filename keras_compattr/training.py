@@ -361,7 +361,7 @@ def train_classifier(
     255, so the detector learns on the `[0, 1]` images COMET shows it.
     After `fit`, the batch-norm statistics are
     re-estimated on the training data
-    (`keras_compattr.models.batch_norm.refresh_classifier`: a short run
+    (`keras_compattr.models.data_statistics.refresh_classifier`: a short run
     leaves them far from the weights', and the classifier near chance in
     inference mode), then the accuracy in inference mode is measured on
     `validation_data` (else on the training data) and stored as
@@ -404,7 +404,7 @@ def train_classifier(
     >>> sorted(history.history), history.inference_split
     (['accuracy', 'loss'], 'training')
     """
-    from keras_compattr.models.batch_norm import refresh_classifier
+    from keras_compattr.models.data_statistics import refresh_classifier
 
     x, validation_data = _unit_range(x), _unit_range(validation_data)
     steps = _steps_per_epoch(x, y, batch_size, steps_per_epoch)

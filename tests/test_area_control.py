@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_compattr as kca
-from keras_compattr.models.batch_norm import batch_norm_layers
+from keras_compattr.models.data_statistics import batch_norm_layers
 from tests.conftest import SHAPE
 from tests.conftest import tiny_model
 from tests.resume_worker import build as resume_build

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from keras_compattr.models import build_classifier
-from keras_compattr.models.builders import ONEDNN_CHANNEL_BLOCK
+from keras_compattr.models.networks import ONEDNN_CHANNEL_BLOCK
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ONEDNN = "TF_ENABLE_ONEDNN_OPTS"

@@ -18,7 +18,7 @@ import numpy as np
 
 from keras_compattr.api_export import keras_compattr_export
 from keras_compattr.layers.random_cell_mask import RandomCellMask
-from keras_compattr.models.builders import build_classifier
+from keras_compattr.models.networks import build_classifier
 
 
 @keras_compattr_export("keras_compattr.evaluation.train_judge")

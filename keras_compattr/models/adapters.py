@@ -7,11 +7,11 @@
 - a feature extractor: a KerasHub `Backbone`, a KerasCV `Backbone`, or a
   `keras.applications` model built with `include_top=False`. The selector
   gets an LR-ASPP head over a fine (stride 8) and a coarse (stride 32)
-  feature map (`keras_compattr.models.feature_taps`); the predictor gets
+  feature map (`keras_compattr.models.networks`); the predictor gets
   global pooling and a `Dense` layer;
 - a trained classifier, including a KerasHub or KerasCV `ImageClassifier`
   (as the detector or the predictor), wrapped with the input preprocessing
-  it expects (`keras_compattr.models.preprocessing`);
+  it expects (`keras_compattr.models.recipes`);
 - a string naming a built-in recipe (`keras_compattr.models.recipes`), for
   the selector and the predictor.
 
@@ -24,17 +24,17 @@ only when an object of theirs, or a recipe that needs one, is given.
 import keras
 from keras import layers
 
-from keras_compattr.models import builders
+from keras_compattr.models import networks
 from keras_compattr.models import recipes
-from keras_compattr.models.feature_taps import layer_taps
-from keras_compattr.models.feature_taps import pyramid_taps
-from keras_compattr.models.feature_taps import stride_of
-from keras_compattr.models.preprocessing import apply_layers
-from keras_compattr.models.preprocessing import preprocessing_layers
-from keras_compattr.models.preprocessing import with_preprocessing
-from keras_compattr.models.shapes import input_channels
-from keras_compattr.models.shapes import output_shape
-from keras_compattr.models.shapes import static_input_shape
+from keras_compattr.models.checks import input_channels
+from keras_compattr.models.checks import output_shape
+from keras_compattr.models.checks import static_input_shape
+from keras_compattr.models.networks import layer_taps
+from keras_compattr.models.networks import pyramid_taps
+from keras_compattr.models.networks import stride_of
+from keras_compattr.models.recipes import apply_layers
+from keras_compattr.models.recipes import preprocessing_layers
+from keras_compattr.models.recipes import with_preprocessing
 
 _POOLING_LAYERS = (
     layers.GlobalAveragePooling2D,
@@ -57,7 +57,7 @@ def as_selector(
     A selector maps images in `[0, 1]` to mask logits `(N, h, w, 1)` (or a
     feature map that `ComprehensiveAttributionModel` projects to one
     channel). Feature extractors get the LR-ASPP head of
-    `keras_compattr.models.builders.lraspp_head` over a fine (stride 8, or the
+    `keras_compattr.models.networks.lraspp_head` over a fine (stride 8, or the
     finest below the coarse one) and a coarse (stride 32, or the coarsest
     up to 32) feature map:
 
@@ -114,7 +114,7 @@ def as_selector(
             return recipes.pretrained(
                 recipe,
                 weights,
-                lambda: builders.build_selector(
+                lambda: networks.build_selector(
                     image_shape,
                     backbone=recipe,
                     weights=weights,
@@ -214,7 +214,7 @@ def as_predictor(
                 f"recipe {network!r}."
             )
         if network == "resnet18" and weights is None:
-            return builders.build_predictor(
+            return networks.build_predictor(
                 image_shape, int(num_classes), dropout=dropout, name=name
             )
         network, preprocessing = recipes.recipe_backbone(
@@ -392,7 +392,7 @@ def _selector_from_taps(network, taps, image_shape, chain, channels, name):
     )
     inputs = keras.Input(shape=image_shape, name="images")
     low, high = extractor(apply_layers(inputs, chain))
-    logits = builders.lraspp_head(low, high, head_channels=channels)
+    logits = networks.lraspp_head(low, high, head_channels=channels)
     return keras.Model(inputs, logits, name=name)
 
 

@@ -14,11 +14,9 @@ from keras import ops
 
 from keras_compattr import backend as backend_steps
 from keras_compattr.losses.comet import class_indices
-from keras_compattr.models import batch_norm
-from keras_compattr.models import detector_check
-from keras_compattr.models import fill_value as fill_values
-from keras_compattr.models import input_checks
-from keras_compattr.models.data_access import can_read_again
+from keras_compattr.models import checks
+from keras_compattr.models import data_statistics
+from keras_compattr.models.data_statistics import can_read_again
 from keras_compattr.models.grouped_optimizer import GroupedOptimizer
 from keras_compattr.utils import data_checks
 
@@ -266,18 +264,16 @@ class CometTrainer:
         NaN loss with a message naming the bad term, use
         `keras_compattr.callbacks.TerminateOnNaN`.
         """
-        kwargs = input_checks.keras_arguments(
-            keras.Model.fit, x, y, args, kwargs
-        )
+        kwargs = checks.keras_arguments(keras.Model.fit, x, y, args, kwargs)
         x, _ = self._validate_inputs(x, y, with_labels=True)
         if kwargs.get("validation_data") is not None:
-            kwargs["validation_data"] = input_checks.validate_validation_data(
+            kwargs["validation_data"] = checks.validate_validation_data(
                 kwargs["validation_data"], self.image_shape, self.num_classes
             )
         if not self.fill_is_set:
             self.adapt(x, batch_size=kwargs.get("batch_size"))
         if self.detector_weight != 0.0:
-            x = detector_check.warn_if_untrained(
+            x = checks.warn_if_untrained(
                 self.detector, self.num_classes, x, y, kwargs.get("batch_size")
             )
             if self.hardening is not None and not self.judge_is_hardened:
@@ -296,7 +292,7 @@ class CometTrainer:
         the objective's batch means as in `fit`. Inputs are checked as in
         `fit`. See `keras.Model.evaluate`.
         """
-        kwargs = input_checks.keras_arguments(
+        kwargs = checks.keras_arguments(
             keras.Model.evaluate, x, y, args, kwargs
         )
         if not kwargs.get("_use_cached_eval_dataset"):
@@ -389,7 +385,9 @@ class CometTrainer:
         Returns:
             The number of images used (0 when there was nothing to do).
         """
-        return batch_norm.refresh(self, images, batch_size, max_images, warn)
+        return data_statistics.refresh(
+            self, images, batch_size, max_images, warn
+        )
 
     # === The judge ===
 
@@ -498,7 +496,7 @@ class CometTrainer:
             A Python float in `[0, 1]`, or NaN when the detector returns
             non-finite outputs.
         """
-        return detector_check.detector_accuracy(
+        return checks.detector_accuracy(
             self.detector, images, labels, batch_size
         )
 
@@ -525,7 +523,7 @@ class CometTrainer:
             The fill value as a NumPy array `(C,)`.
         """
         del batch_size
-        mean = fill_values.channel_means(
+        mean = data_statistics.channel_means(
             data, self.image_shape[-1], steps=steps, max_images=max_images
         )
         self.fill.assign(mean)

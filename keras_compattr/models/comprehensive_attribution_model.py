@@ -11,12 +11,12 @@ from keras_compattr.layers.mask_head import MaskHead
 from keras_compattr.losses.comet import resolve_objective
 from keras_compattr.losses.objective import log_probabilities
 from keras_compattr.models import adapters
-from keras_compattr.models import builders
+from keras_compattr.models import checks
 from keras_compattr.models import hardening as hardening_lib
-from keras_compattr.models import introspection
+from keras_compattr.models import networks
+from keras_compattr.models.checks import output_shape
 from keras_compattr.models.comet_trainer import CometTrainer
-from keras_compattr.models.mask_model import MaskModel
-from keras_compattr.models.shapes import output_shape
+from keras_compattr.models.networks import MaskModel
 from keras_compattr.utils.argument_checks import check_fill
 from keras_compattr.utils.images import to_unit_range
 
@@ -203,8 +203,8 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             hinge_reduction=hinge_reduction,
             smoothness_weight=smoothness_weight,
         )
-        introspection.check_output_kind("detector_output", detector_output)
-        introspection.check_output_kind("predictor_output", predictor_output)
+        checks.check_output_kind("detector_output", detector_output)
+        checks.check_output_kind("predictor_output", predictor_output)
         # Backbones, classifiers with their own preprocessing and recipe
         # names become functional models on [0, 1] images (see
         # `keras_compattr.models.adapters`); models that already do the
@@ -212,7 +212,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         selector, predictor, detector = adapters.resolve_networks(
             selector, predictor, detector, input_shape, num_classes
         )
-        image_shape = introspection.infer_image_shape(
+        image_shape = checks.infer_image_shape(
             input_shape,
             {
                 "selector": selector,
@@ -220,7 +220,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
                 "detector": detector,
             },
         )
-        num_classes = introspection.infer_num_classes(
+        num_classes = checks.infer_num_classes(
             num_classes,
             {"predictor": predictor, "detector": detector},
             image_shape,
@@ -228,9 +228,9 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
 
         # === Networks ===
         if selector is None:
-            selector = builders.build_selector(image_shape)
+            selector = networks.build_selector(image_shape)
         if predictor is None:
-            predictor = builders.build_predictor(image_shape, num_classes)
+            predictor = networks.build_predictor(image_shape, num_classes)
         detector.trainable = False
         self.selector = selector
         self.predictor = predictor
@@ -306,10 +306,10 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         self.fill_value = fill_value
         self.detector_output = detector_output
         self.predictor_output = predictor_output
-        self._detector_output_kind = introspection.output_kind(
+        self._detector_output_kind = checks.output_kind(
             detector, detector_output
         )
-        self._predictor_output_kind = introspection.output_kind(
+        self._predictor_output_kind = checks.output_kind(
             predictor, predictor_output, default="logits"
         )
         # `explain`'s model, sharing the selector's and mask head's weights.

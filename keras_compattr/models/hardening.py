@@ -18,9 +18,9 @@ from keras_compattr.api_export import keras_compattr_export
 from keras_compattr.layers.random_cell_mask import RandomCellMask
 from keras_compattr.losses.objective import log_probabilities
 from keras_compattr.losses.objective import per_sample_cross_entropy
-from keras_compattr.models import batch_norm
-from keras_compattr.models.data_access import can_read_again
-from keras_compattr.models.data_access import image_batches
+from keras_compattr.models import data_statistics
+from keras_compattr.models.data_statistics import can_read_again
+from keras_compattr.models.data_statistics import image_batches
 from keras_compattr.utils.images import to_unit_range
 from keras_compattr.utils.images import to_unit_range_numpy
 
@@ -271,10 +271,10 @@ class DetectorHardening:
 
     def _refresh_batch_norm(self, wrapper, judge, x, batch_size):
         """Exact batch-norm statistics of `judge` on masked images."""
-        layers = batch_norm.batch_norm_layers(judge)
+        layers = data_statistics.batch_norm_layers(judge)
         if not layers:
             return
-        with batch_norm.exact_average(layers) as average:
+        with data_statistics.exact_average(layers) as average:
             for batch in image_batches(
                 x, batch_size or self.batch_size, max_images=2048
             ):

@@ -1,9 +1,21 @@
-"""Builders for the default selector, predictor and detector networks."""
+"""The networks COMET is built from, when built from scratch.
+
+- `build_classifier`, `build_predictor`, `build_selector`: the default
+  detector, predictor and selector;
+- `lraspp_head`: the selector's head over a fine and a coarse feature map,
+  which `layer_taps` and `pyramid_taps` find in a backbone by stride;
+- `MaskModel`: the selector and mask head as one model, for `explain`.
+"""
+
+import math
+import re
 
 import keras
 from keras import layers
+from keras import ops
 
-from keras_compattr.models import feature_taps
+from keras_compattr.models.checks import output_shape
+from keras_compattr.utils.images import to_unit_range
 
 SELECTOR_BACKBONES = ("tiny", "mobilenet_v3_small", "mobilenet_v3_large")
 
@@ -177,7 +189,7 @@ def _mobilenet_backbone(inputs, backbone, weights, input_shape):
         include_preprocessing=True,
     )
     # Features at strides 8 and 32, as in the reference.
-    taps = feature_taps.layer_taps(model, input_shape)
+    taps = layer_taps(model, input_shape)
     if taps is None:
         raise ValueError(
             f"The backbone {backbone!r} has no feature maps at two strides "
@@ -275,7 +287,7 @@ def lraspp_head(low, high, head_channels=64, name="head"):
     Example:
 
     >>> import keras
-    >>> from keras_compattr.models.builders import lraspp_head
+    >>> from keras_compattr.models.networks import lraspp_head
     >>> low = keras.Input((8, 8, 16))
     >>> high = keras.Input((2, 2, 32))
     >>> lraspp_head(low, high, head_channels=8).shape
@@ -306,3 +318,139 @@ def lraspp_head(low, high, head_channels=64, name="head"):
     high_logits = layers.Conv2D(1, 1, name=f"{name}_high_logits")(context)
     low_logits = layers.Conv2D(1, 1, name=f"{name}_low_logits")(low)
     return layers.Add(name="mask_logits")([high_logits, low_logits])
+
+
+def stride_of(image_shape, shape):
+    """The power-of-two stride of a feature map over `image_shape` images.
+
+    Args:
+        image_shape: `(H, W, C)` of the images.
+        shape: the feature map's shape `(N, h, w, C')`.
+
+    Returns:
+        The smallest power of two `s` with `h == ceil(H / s)` ("same"
+        padding), or `None` when `h` is unknown or none gives it.
+
+    Example:
+
+    >>> from keras_compattr.models.networks import stride_of
+    >>> stride_of((32, 32, 3), (None, 4, 4, 16))
+    8
+    >>> stride_of((40, 40, 3), (None, 2, 2, 16))
+    32
+    """
+    height = shape[1]
+    if height is None or height < 1:
+        return None
+    for exponent in range(max(image_shape[0], 1).bit_length() + 1):
+        stride = 2**exponent
+        if math.ceil(image_shape[0] / stride) == height:
+            return stride
+    return None
+
+
+def pyramid_taps(pyramid):
+    """`(fine, coarse)` feature maps of a `{"P3": tensor, ...}` pyramid.
+
+    Args:
+        pyramid: a dict from level names `"P<k>"` (stride `2**k`) to
+            symbolic feature maps, or `None`.
+
+    Returns:
+        A pair of symbolic tensors, or `None` without two usable levels.
+    """
+    by_stride = {}
+    for level, tensor in (pyramid or {}).items():
+        match = re.fullmatch(r"P(\d+)", str(level))
+        if match:
+            by_stride[2 ** int(match.group(1))] = tensor
+    return _choose_taps(by_stride)
+
+
+def layer_taps(network, image_shape):
+    """`(fine, coarse)` outputs of the last layer of `network` per stride.
+
+    The network's own output, when it is a feature map, is the coarse one.
+
+    Args:
+        network: a functional `keras.Model` taking `image_shape` images.
+        image_shape: `(H, W, C)`, fully known.
+
+    Returns:
+        A pair of symbolic tensors of `network`'s graph, or `None` when it
+        has no feature maps at two suitable strides.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_compattr.models.networks import layer_taps
+    >>> inputs = keras.Input((32, 32, 3))
+    >>> x = keras.layers.Conv2D(4, 3, strides=8, padding="same")(inputs)
+    >>> x = keras.layers.Conv2D(8, 3, strides=4, padding="same")(x)
+    >>> fine, coarse = layer_taps(keras.Model(inputs, x), (32, 32, 3))
+    >>> fine.shape, coarse.shape
+    ((None, 4, 4, 4), (None, 1, 1, 8))
+    """
+    outputs = []
+    for layer in network.layers:
+        try:
+            output = layer.output
+        except (AttributeError, ValueError):
+            continue
+        if isinstance(output, keras.KerasTensor) and len(output.shape) == 4:
+            outputs.append(output)
+    if not outputs:
+        return None
+    probe = keras.Model(network.inputs, outputs)
+    specs = probe.compute_output_spec(
+        keras.KerasTensor((1, *image_shape), dtype="float32")
+    )
+    by_stride = {}
+    for output, spec in zip(outputs, specs):
+        stride = stride_of(image_shape, spec.shape)
+        if stride is not None:
+            by_stride[stride] = output
+    high_stride = None
+    final = network.outputs[0] if len(network.outputs) == 1 else None
+    if final is not None and len(final.shape) == 4:
+        high_stride = stride_of(image_shape, output_shape(network, image_shape))
+        if high_stride is not None:
+            by_stride[high_stride] = final
+    return _choose_taps(by_stride, high_stride)
+
+
+def _choose_taps(by_stride, high_stride=None):
+    """Picks a coarse map (stride 32 or below) and a finer one (stride 8)."""
+    strides = sorted(by_stride)
+    if high_stride is None:
+        coarse = [s for s in strides if s <= 32]
+        if not coarse:
+            return None
+        high_stride = coarse[-1]
+    fine = [s for s in strides if s <= min(8, high_stride // 2)]
+    if not fine:
+        return None
+    return by_stride[fine[-1]], by_stride[high_stride]
+
+
+class MaskModel(keras.Model):
+    """Selector plus mask head: images to mask logits `(N, H, W)`.
+
+    `ComprehensiveAttributionModel.explain` runs it with `predict`, which
+    batches arrays, datasets and generators. It shares the selector's and
+    mask head's variables and is not saved on its own (no `get_config`).
+
+    Args:
+        selector: the selector network.
+        mask_head: the `keras_compattr.layers.MaskHead`.
+        **kwargs: base model keyword arguments such as `name`.
+    """
+
+    def __init__(self, selector, mask_head, **kwargs):
+        super().__init__(**kwargs)
+        self.selector = selector
+        self.mask_head = mask_head
+
+    def call(self, images):
+        features = self.selector(to_unit_range(images), training=False)
+        return ops.squeeze(self.mask_head.logits(features), axis=-1)
