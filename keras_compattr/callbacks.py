@@ -312,14 +312,10 @@ class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
     ```python
     import keras_compattr as kca
 
-    data = kca.datasets.synthetic(num_images=16, image_size=32, seed=0)
-    shape = (32, 32, 3)
-    model = kca.ComprehensiveAttributionModel(
-        selector=kca.models.build_selector(shape, backbone="tiny", width=4),
-        predictor=kca.models.build_classifier(shape, 4, widths=(4, 8)),
-        # Train the detector on full images first (see the model's example).
-        detector=kca.models.build_classifier(shape, 4, widths=(4, 8)),
-    )
+    data = kca.datasets.synthetic(num_images=8, image_size=32, seed=0)
+    # Train the detector on full images first (see the model's example).
+    detector = kca.models.build_classifier((32, 32, 3), 4, widths=(4,))
+    model = kca.training.small_comet((32, 32, 3), 4, detector)
     model.compile()
     stop = kca.callbacks.TerminateOnNaN()
     model.fit(data["images"], data["labels"], callbacks=[stop], verbose=0)

@@ -497,20 +497,11 @@ def train_comet(
 
     Args:
         model: a `ComprehensiveAttributionModel`.
-        x: images `(N, H, W, C)`, or a dataset of `(images, labels)`.
-        y: labels `(N,)` for array `x`; `None` for a dataset.
-        epochs: int.
-        batch_size: int, for array inputs.
-        learning_rate: float, the initial AdamW learning rate, decayed to
-            zero by a cosine; or a
-            `keras.optimizers.schedules.LearningRateSchedule` (such as
-            `WarmupStepDecay`), used as it is.
-        weight_decay: float.
-        validation_data: optional, as in `keras.Model.fit`.
-        steps_per_epoch: int, batches per epoch of a dataset of unknown
-            length; `None` reads it from `x`.
-        callbacks: optional list of Keras callbacks.
-        verbose: Keras verbosity of `fit`.
+        x, y, epochs, batch_size, validation_data, steps_per_epoch,
+            callbacks, verbose: as for `train_classifier`.
+        learning_rate: float, the initial AdamW learning rate, or a
+            schedule, as for `train_classifier`.
+        weight_decay: float, AdamW's weight decay.
 
     Returns:
         The Keras `History`; its keys are the named loss terms

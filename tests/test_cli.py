@@ -682,7 +682,7 @@ def test_help_texts_and_faq_agree_with_the_code():
 
 
 def test_figures_of_train_show_images_across_classes():
-    from keras_compattr.cli.train import _shown_examples
+    from keras_compattr.cli.data import shown_examples
 
     # A validation split read in order: the first batches hold one class.
     labels = np.repeat(np.arange(3), 8)
@@ -690,7 +690,7 @@ def test_figures_of_train_show_images_across_classes():
         (1, 4, 4, 3), "float32"
     )
     batches = [(images[i : i + 4], labels[i : i + 4]) for i in range(0, 24, 4)]
-    shown, shown_labels = _shown_examples(batches, num_classes=3)
+    shown, shown_labels = shown_examples(batches, num_classes=3)
     assert len(shown) == 6
     assert sorted(shown_labels.tolist()) == [0, 0, 1, 1, 2, 2]
     # Each image keeps its own label.

@@ -54,13 +54,9 @@ def main(argv=None):
 
     # A model (untrained here: `keras-compattr train` makes real ones) and
     # an image file to explain.
-    shape = (32, 32, 3)
-    kca.ComprehensiveAttributionModel(
-        selector=kca.models.build_selector(shape, backbone="tiny", width=4),
-        predictor=kca.models.build_classifier(shape, 4, widths=(4, 8)),
-        detector=kca.models.build_classifier(shape, 4, widths=(4, 8)),
-    ).save("comet.keras")
-    keras.utils.save_img("photo.png", np.random.rand(*shape))
+    detector = kca.models.build_classifier((32, 32, 3), 4, widths=(4,))
+    kca.training.small_comet((32, 32, 3), 4, detector).save("comet.keras")
+    keras.utils.save_img("photo.png", np.random.rand(32, 32, 3))
 
     # As `keras-compattr explain --model comet.keras photo.png` in a shell.
     status = main(

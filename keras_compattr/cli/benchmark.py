@@ -1,5 +1,6 @@
 """`keras-compattr benchmark`: `keras_compattr.evaluation.run_benchmark`."""
 
+from keras_compattr.cli.common import call_with_options
 from keras_compattr.cli.parser import add_command
 from keras_compattr.cli.parser import add_option
 from keras_compattr.cli.parser import add_shared_options
@@ -75,13 +76,6 @@ def run(args):
     """Runs the benchmark with the parsed arguments; returns its report."""
     from keras_compattr.evaluation import run_benchmark
 
-    return run_benchmark(
-        output=args.output,
-        quick=args.quick,
-        seed=args.seed,
-        seeds=args.seeds,
-        area_budget=args.area_budget,
-        variant=args.variant,
-        methods=args.methods,
-        verbose=1 if args.verbose else 0,
+    return call_with_options(
+        run_benchmark, args, verbose=1 if args.verbose else 0
     )

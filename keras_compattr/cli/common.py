@@ -1,5 +1,6 @@
 """What the commands share: the error they raise, printing, model files."""
 
+import inspect
 import json
 import os
 
@@ -11,6 +12,23 @@ class CommandError(ValueError):
 def echo(*args):
     """Prints at once (`fit`'s lines interleave with the command's)."""
     print(*args, flush=True)
+
+
+def call_with_options(function, args, **overrides):
+    """Calls `function` with the parsed options named as its parameters.
+
+    Args:
+        function: a function of keyword arguments, such as
+            `keras_compattr.evaluation.run_demo`.
+        args: the `argparse.Namespace` of the command.
+        **overrides: arguments given instead of the options of that name.
+
+    Returns:
+        What `function` returns.
+    """
+    parameters = inspect.signature(function).parameters
+    options = {k: v for k, v in vars(args).items() if k in parameters}
+    return function(**{**options, **overrides})
 
 
 def check_file(path, what):

@@ -120,3 +120,70 @@ def load_arrays(
     if len(columns) > 2:
         data["masks"] = np.stack(columns[2]).astype("float32")
     return data
+
+
+def load_splits(args, size):
+    """`(train, validation or None, train info, validation in words)`."""
+    from keras_compattr.datasets import load
+
+    sizes = {}
+    if is_synthetic(args.dataset):
+        sizes = {"train": args.train_images, "test": args.test_images}
+    common = dict(
+        image_size=size,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        return_info=True,
+        data_dir=args.data_dir,
+        download=args.download,
+    )
+    if args.dataset.startswith("folder:"):
+        common["skip_bad_images"] = args.skip_bad_images
+    train, info = load(
+        args.dataset,
+        split="train",
+        augment=args.augment,
+        num_images=sizes.get("train"),
+        **common,
+    )
+    split = args.validation_split or validation_split(args.dataset)
+    try:
+        validation, validation_info = load(
+            args.dataset, split=split, num_images=sizes.get(split), **common
+        )
+    except ValueError as error:
+        if args.validation_split or not args.dataset.startswith("folder:"):
+            raise
+        # A folder too small to hold images out: train, and say so.
+        return train, None, info, f"none ({' '.join(str(error).split())})"
+    note = (
+        f"{split!r}, {validation_info['num_examples']} images, "
+        f"{split_note(split, validation_info)}"
+    )
+    return train, validation, info, note
+
+
+def shown_examples(data, num_classes, count=6, max_batches=16):
+    """`count` images and labels of `data`, spread over the classes."""
+    import numpy as np
+
+    by_class = {}
+    for index, batch in enumerate(data):
+        if index >= max_batches:
+            break
+        for image, label in zip(np.asarray(batch[0]), np.asarray(batch[1])):
+            by_class.setdefault(int(label), []).append(image)
+        if (
+            len(by_class) >= min(num_classes, count)
+            and sum(len(v) for v in by_class.values()) >= count * 2
+        ):
+            break
+    chosen = []
+    queues = [by_class[k] for k in sorted(by_class)]
+    while len(chosen) < count and any(queues):
+        for label, queue in zip(sorted(by_class), queues):
+            if queue and len(chosen) < count:
+                chosen.append((queue.pop(0), label))
+    images = np.stack([image for image, _ in chosen])
+    labels = np.asarray([label for _, label in chosen], "int32")
+    return images, labels

@@ -1,5 +1,6 @@
 """`keras-compattr demo`: `keras_compattr.evaluation.run_demo` in a shell."""
 
+from keras_compattr.cli.common import call_with_options
 from keras_compattr.cli.parser import add_command
 from keras_compattr.cli.parser import add_option
 from keras_compattr.cli.parser import add_shared_options
@@ -39,16 +40,4 @@ def run(args):
     """Runs the demo with the parsed arguments."""
     from keras_compattr.evaluation import run_demo
 
-    return run_demo(
-        output=args.output,
-        epochs=args.epochs,
-        detector_epochs=args.detector_epochs,
-        train_images=args.train_images,
-        test_images=args.test_images,
-        image_size=args.image_size,
-        batch_size=args.batch_size,
-        hinge_reduction=args.hinge_reduction,
-        area_budget=args.area_budget,
-        seed=args.seed,
-        verbose=args.verbose,
-    )
+    return call_with_options(run_demo, args)

@@ -34,30 +34,27 @@ def add_parser(commands):
     )
     add_option(evaluate, "model")
     add_option(evaluate, "dataset")
-    evaluate.add_argument(
-        "--split",
-        default="test",
-        help="split to score (for a folder without a test folder: the test "
-        "share held out of its training images)",
-    )
-    evaluate.add_argument(
-        "--max-images", type=int, default=500, help="images scored"
-    )
-    evaluate.add_argument(
-        "--explainers",
-        default="",
-        help="comma-separated post-hoc explainers of the detector to "
-        f"compare: {', '.join(EXPLAINERS)}",
-    )
-    evaluate.add_argument(
-        "--evaluator",
-        metavar="MODEL.keras",
-        help="classifier that scores the fidelity metrics; default: the "
-        "model's detector",
-    )
-    evaluate.add_argument(
-        "--deletion-steps", type=int, default=20, help="curve steps"
-    )
+    own_options = {
+        "--split": dict(
+            default="test",
+            help="split to score (for a folder without a test folder: the "
+            "test share held out of its training images)",
+        ),
+        "--max-images": dict(type=int, default=500, help="images scored"),
+        "--explainers": dict(
+            default="",
+            help="comma-separated post-hoc explainers of the detector to "
+            f"compare: {', '.join(EXPLAINERS)}",
+        ),
+        "--evaluator": dict(
+            metavar="MODEL.keras",
+            help="classifier that scores the fidelity metrics; default: the "
+            "model's detector",
+        ),
+        "--deletion-steps": dict(type=int, default=20, help="curve steps"),
+    }
+    for flag, settings in own_options.items():
+        evaluate.add_argument(flag, **settings)
     add_option(evaluate, "batch_size")
     add_option(evaluate, "skip_bad_images")
     add_option(evaluate, "data_dir")

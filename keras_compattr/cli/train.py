@@ -9,8 +9,8 @@ from keras_compattr.cli.common import CommandError
 from keras_compattr.cli.common import check_file
 from keras_compattr.cli.common import echo
 from keras_compattr.cli.data import is_synthetic
-from keras_compattr.cli.data import split_note
-from keras_compattr.cli.data import validation_split
+from keras_compattr.cli.data import load_splits
+from keras_compattr.cli.data import shown_examples
 from keras_compattr.cli.detector_check import check_detector
 from keras_compattr.cli.parser import add_command
 from keras_compattr.cli.parser import add_option
@@ -260,47 +260,6 @@ def _write_history(history, path_stem):
             f.write(f"{epoch + 1}," + ",".join(row) + "\n")
 
 
-def _load_splits(args, size):
-    """`(train, validation or None, train info, validation in words)`."""
-    from keras_compattr.datasets import load
-
-    sizes = {}
-    if is_synthetic(args.dataset):
-        sizes = {"train": args.train_images, "test": args.test_images}
-    common = dict(
-        image_size=size,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        return_info=True,
-        data_dir=args.data_dir,
-        download=args.download,
-    )
-    if args.dataset.startswith("folder:"):
-        common["skip_bad_images"] = args.skip_bad_images
-    train, info = load(
-        args.dataset,
-        split="train",
-        augment=args.augment,
-        num_images=sizes.get("train"),
-        **common,
-    )
-    split = args.validation_split or validation_split(args.dataset)
-    try:
-        validation, validation_info = load(
-            args.dataset, split=split, num_images=sizes.get(split), **common
-        )
-    except ValueError as error:
-        if args.validation_split or not args.dataset.startswith("folder:"):
-            raise
-        # A folder too small to hold images out: train, and say so.
-        return train, None, info, f"none ({' '.join(str(error).split())})"
-    note = (
-        f"{split!r}, {validation_info['num_examples']} images, "
-        f"{split_note(split, validation_info)}"
-    )
-    return train, validation, info, note
-
-
 def _early_stopping(args, validation):
     """`[EarlyStopping]` for `--early-stopping PATIENCE`, else `[]`."""
     import keras
@@ -333,50 +292,22 @@ def _train_detector(args, train, validation, shape, num_classes, verbose):
         args.predictor_weights,
         name="detector",
     )
-    with warnings.catch_warnings():
-        # The command checks the detector itself, in its own words.
-        warnings.filterwarnings("ignore", "The classifier has accuracy")
-        history = train_classifier(
-            detector,
-            train,
-            epochs=args.detector_epochs,
-            learning_rate=args.learning_rate,
-            validation_data=validation,
-            callbacks=first_step_notices(verbose, "the detector")
-            + _early_stopping(args, validation),
-            verbose=verbose,
-        )
+    # The command checks the detector itself, in its own words.
+    history = _train(
+        train_classifier,
+        detector,
+        (train, validation, args.detector_epochs),
+        args,
+        first_step_notices(verbose, "the detector")
+        + _early_stopping(args, validation),
+        verbose,
+        quiet="The classifier has accuracy",
+    )
     detector.save(os.path.join(args.output, "detector.keras"))
     stem = os.path.join(args.output, "detector_history")
     _write_history(history.history, stem)
     plot_history(history, save_path=stem + ".png")
     return detector, history.history
-
-
-def _shown_examples(data, num_classes, count=6, max_batches=16):
-    """`count` images and labels of `data`, spread over the classes."""
-    import numpy as np
-
-    by_class = {}
-    for index, batch in enumerate(data):
-        if index >= max_batches:
-            break
-        for image, label in zip(np.asarray(batch[0]), np.asarray(batch[1])):
-            by_class.setdefault(int(label), []).append(image)
-        if (
-            len(by_class) >= min(num_classes, count)
-            and sum(len(v) for v in by_class.values()) >= count * 2
-        ):
-            break
-    chosen = []
-    queues = [by_class[k] for k in sorted(by_class)]
-    while len(chosen) < count and any(queues):
-        for label, queue in zip(sorted(by_class), queues):
-            if queue and len(chosen) < count:
-                chosen.append((queue.pop(0), label))
-    images = np.stack([image for image, _ in chosen])
-    labels = np.asarray([label for _, label in chosen], "int32")
-    return images, labels
 
 
 def _join_cluster(args):
@@ -410,6 +341,24 @@ def _join_cluster(args):
         args.output = tempfile.mkdtemp(prefix="keras-compattr-process-")
 
 
+def _train(train_function, model, data, args, callbacks, verbose, quiet):
+    """`train_function(model, ...)` on `data`: `(train, validation,
+    epochs)`, without the warning that starts with `quiet` (the command
+    gives it in its own words). Returns the `History`."""
+    train, validation, epochs = data
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", quiet)
+        return train_function(
+            model,
+            train,
+            epochs=epochs,
+            learning_rate=args.learning_rate,
+            validation_data=validation,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+
+
 def run(args):
     """Trains with the parsed arguments; returns the histories."""
     import keras
@@ -437,7 +386,7 @@ def run(args):
     shape = (height, width, 3)
 
     # The data is checked first: a bad folder leaves no empty --output.
-    train, validation, info, validation_note = _load_splits(
+    train, validation, info, validation_note = load_splits(
         args, (height, width)
     )
     os.makedirs(args.output, exist_ok=True)
@@ -497,7 +446,7 @@ def run(args):
         detector=detector,
         **options,
     )
-    shown_images, shown_labels = _shown_examples(check_data, num_classes)
+    shown_images, shown_labels = shown_examples(check_data, num_classes)
     callbacks = first_step_notices(
         verbose, "COMET (selector, predictor and frozen detector)"
     )
@@ -513,18 +462,16 @@ def run(args):
                 class_names=info["class_names"],
             )
         )
-    with warnings.catch_warnings():
-        # `check_detector` has said it, with the command's flags.
-        warnings.filterwarnings("ignore", "The detector has accuracy")
-        history = train_comet(
-            model,
-            train,
-            epochs=args.epochs,
-            learning_rate=args.learning_rate,
-            validation_data=validation,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
+    # `check_detector` has said it, with the command's flags.
+    history = _train(
+        train_comet,
+        model,
+        (train, validation, args.epochs),
+        args,
+        callbacks,
+        verbose,
+        quiet="The detector has accuracy",
+    )
     histories["comet"] = history.history
     model_path = os.path.join(args.output, "comet.keras")
     model.save(model_path)

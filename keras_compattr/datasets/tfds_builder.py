@@ -18,6 +18,16 @@ _TRAIN_SEED = 0
 _TEST_SEED = 1
 
 
+# The settings of `CompattrSyntheticConfig` passed on to `synthetic`.
+_SYNTHETIC_SETTINGS = (
+    "variant",
+    "background_swap",
+    "image_size",
+    "num_classes",
+    "num_distractors",
+)
+
+
 @dataclasses.dataclass
 class CompattrSyntheticConfig(tfds.core.BuilderConfig):
     """Settings of a `compattr_synthetic` configuration.
@@ -137,15 +147,10 @@ class CompattrSynthetic(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, num_images, seed):
         config = self.builder_config
-        data = synthetic(
-            num_images=num_images,
-            image_size=config.image_size,
-            num_classes=config.num_classes,
-            variant=config.variant,
-            num_distractors=config.num_distractors,
-            background_swap=config.background_swap,
-            seed=seed,
-        )
+        # The configuration's fields are `synthetic`'s arguments, but for
+        # the split sizes.
+        settings = {name: getattr(config, name) for name in _SYNTHETIC_SETTINGS}
+        data = synthetic(num_images=num_images, seed=seed, **settings)
         images = _to_uint8(data["images"])
         swapped = (
             _to_uint8(data["swapped_images"])

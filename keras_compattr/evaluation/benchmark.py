@@ -19,32 +19,21 @@ from keras_compattr.training import train_comet
 
 # Budgets: the full run takes a few CPU minutes per method; the quick one
 # only checks that everything runs.
-FULL = dict(
-    image_size=48,
-    train_images=1600,
-    test_images=300,
-    detector_epochs=8,
-    epochs=10,
-    batch_size=64,
-    ig_steps=16,
-    rise_masks=500,
-    deletion_steps=20,
-    robustness_images=100,
-    judge_epochs=12,
-)
-QUICK = dict(
-    image_size=32,
-    train_images=48,
-    test_images=12,
-    detector_epochs=1,
-    epochs=1,
-    batch_size=16,
-    ig_steps=2,
-    rise_masks=16,
-    deletion_steps=4,
-    robustness_images=6,
-    judge_epochs=1,
-)
+_BUDGETS = {  # setting: (full, quick)
+    "image_size": (48, 32),
+    "train_images": (1600, 48),
+    "test_images": (300, 12),
+    "detector_epochs": (8, 1),
+    "epochs": (10, 1),
+    "batch_size": (64, 16),
+    "ig_steps": (16, 2),
+    "rise_masks": (500, 16),
+    "deletion_steps": (20, 4),
+    "robustness_images": (100, 6),
+    "judge_epochs": (12, 1),
+}
+FULL = {name: full for name, (full, _) in _BUDGETS.items()}
+QUICK = {name: quick for name, (_, quick) in _BUDGETS.items()}
 # Each row's model arguments; `None` stands for `run_benchmark`'s
 # `area_budget` (a fixed budget).
 COMET_VARIANTS = (
@@ -136,21 +125,20 @@ def _run_seed(seed, budget, area_budget, output, verbose, variant, methods):
     images, labels = test["images"], test["labels"]
     timings = {}
 
+    def train_timed(name, train_function, model, data, epochs):
+        """Trains `model` on `data`; its test logs. Times the training."""
+        x, y = data["images"], data["labels"]
+        start = time.perf_counter()
+        train_function(model, x, y, epochs, batch_size, verbose=fit_verbose)
+        timings[f"train {name}"] = time.perf_counter() - start
+        return model.evaluate(images, labels, verbose=0, return_dict=True)
+
     def train_black_box(name, data, init_seed):
         keras.utils.set_random_seed(init_seed)
         model = small_classifier(shape, num_classes, name=name)
-        start = time.perf_counter()
-        train_classifier(
-            model,
-            data["images"],
-            data["labels"],
-            epochs=budget["detector_epochs"],
-            batch_size=batch_size,
-            verbose=fit_verbose,
-        )
-        timings[f"train {name}"] = time.perf_counter() - start
-        accuracy = model.evaluate(images, labels, verbose=0, return_dict=True)
-        return model, accuracy["accuracy"]
+        epochs = budget["detector_epochs"]
+        logs = train_timed(name, train_classifier, model, data, epochs)
+        return model, logs["accuracy"]
 
     _say(verbose, f"\n[seed {seed}] Training the black-box classifier")
     detector, detector_accuracy = train_black_box("detector", train, seed)
@@ -183,17 +171,7 @@ def _run_seed(seed, budget, area_budget, output, verbose, variant, methods):
         if options.get("area_budget", "auto") is None:
             options["area_budget"] = area_budget
         model = small_comet(shape, num_classes, detector, **options)
-        start = time.perf_counter()
-        train_comet(
-            model,
-            train["images"],
-            train["labels"],
-            epochs=budget["epochs"],
-            batch_size=batch_size,
-            verbose=fit_verbose,
-        )
-        timings[f"train {name}"] = time.perf_counter() - start
-        logs = model.evaluate(images, labels, verbose=0, return_dict=True)
+        logs = train_timed(name, train_comet, model, train, budget["epochs"])
         model.explain(images, verbose=0)  # compile first: time the second
         start = time.perf_counter()
         results[name], maps[name] = evaluate_explanations(

@@ -65,13 +65,9 @@ def run_demo(
     # train for about 2 minutes and give meaningful numbers.
     results = run_demo(
         output="compattr_demo",
-        image_size=32,
-        train_images=64,
-        test_images=16,
-        detector_epochs=1,
-        epochs=1,
-        verbose=0,
-    )
+        image_size=32, train_images=64, test_images=16,
+        detector_epochs=1, epochs=1, verbose=0,
+    )  # fmt: skip
     results["comet_accuracy"], results["both_parts_covered"]
     ```
     """

@@ -102,14 +102,12 @@ class RISE(Explainer):
         return upsampled[index, rows[:, :, None], cols[:, None, :]]
 
     def explain(self, images, labels=None, batch_size=32):
-        """Attribution maps of `images` for `labels`.
+        """Attribution maps of `images` for `labels`, in `[0, 1]`.
 
         Args:
-            images: `(N, H, W, C)` images, float in `[0, 1]` or integer in
-                `0..255` (divided by 255).
-            labels: `(N,)` integer or `(N, K)` one-hot classes to explain;
-                `None` explains the model's predicted class.
-            batch_size: int, masked images per forward pass.
+            images, labels: as for `Explainer.explain`.
+            batch_size: int, masked images per forward pass (RISE runs
+                the model on every mask of every image).
 
         Returns:
             A float32 NumPy array `(N, H, W)` with values in `[0, 1]`.

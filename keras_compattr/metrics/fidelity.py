@@ -211,22 +211,11 @@ def insertion_auc(
     map restores the evidence first: **higher is better**.
 
     Args:
-        model: a Keras classifier (the evaluator) mapping images to `(N, K)`
-            logits or probabilities.
-        images: `(N, H, W, C)` images, float in `[0, 1]` or integer `0..255`.
-        labels: `(N,)` integer or `(N, K)` one-hot labels; `None` uses the
-            evaluator's prediction on the clean images.
-        attributions: `(N, H, W)` maps; higher means more important.
-        steps: int, number of steps; curves have `steps + 1` points.
+        model, images, labels, attributions, steps, batch_size,
+            output_kind, return_curves, seed: as for
+            `keras_compattr.metrics.deletion_auc`.
         fill: float or per-channel sequence in `[0, 1]`, the value of a
-            missing pixel.
-        batch_size: int, images perturbed and evaluated at a time.
-        output_kind: `"auto"`, `"logits"` or `"probabilities"`, as in
-            `deletion_auc`.
-        return_curves: bool, also return the per-image curves.
-        seed: non-negative int, seed of the random tie-breaking between
-            equal scores (drawn per image from the seed and the image's
-            index, so results do not depend on `batch_size`).
+            missing pixel (the whole start image).
 
     Returns:
         The mean AUC as a Python float in `[0, 1]`; with
@@ -235,15 +224,18 @@ def insertion_auc(
 
     Example:
 
+    A classifier that returns probabilities, and the curves themselves:
+
     >>> import keras, numpy as np
     >>> from keras_compattr.metrics import insertion_auc
-    >>> model = keras.Sequential(
-    ...     [keras.Input((8, 8, 3)), keras.layers.Flatten(),
-    ...      keras.layers.Dense(2)])
-    >>> images = np.random.rand(2, 8, 8, 3).astype("float32")
+    >>> inputs = keras.Input((8, 8, 3))
+    >>> pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    >>> probabilities = keras.layers.Dense(2, activation="softmax")(pooled)
+    >>> evaluator = keras.Model(inputs, probabilities)
+    >>> batch = np.random.rand(2, 8, 8, 3).astype("float32")
     >>> auc, curves = insertion_auc(
-    ...     model, images, [0, 1], images.mean(-1), steps=4,
-    ...     return_curves=True)
+    ...     evaluator, batch, [0, 1], batch.max(-1), steps=4,
+    ...     output_kind="probabilities", return_curves=True)
     >>> curves.shape
     (2, 5)
 
@@ -296,32 +288,27 @@ def deletion_accuracy(
     reports `fraction` in `{0.05, 0.1, 0.2}`.
 
     Args:
-        model: a Keras classifier (the evaluator), logits or probabilities.
-        images: `(N, H, W, C)` images, float in `[0, 1]` or integer `0..255`.
-        labels: `(N,)` integer or `(N, K)` one-hot labels; `None` uses the
-            evaluator's prediction on the clean images.
-        attributions: `(N, H, W)` maps.
+        model, images, labels, attributions, fill, seed: as for
+            `keras_compattr.metrics.deletion_auc`.
         fraction: float in `[0, 1]`, share of pixels removed.
-        fill: float or per-channel sequence in `[0, 1]`, the value of a
-            removed pixel.
         batch_size: int, images evaluated at a time.
-        seed: non-negative int, seed of the random tie-breaking between
-            equal scores (drawn per image from the seed and the image's
-            index, so results do not depend on `batch_size`).
 
     Returns:
         A Python float in `[0, 1]`.
 
     Example:
 
+    Without labels, the evaluator's own predictions on the clean images
+    are the labels:
+
     >>> import keras, numpy as np
     >>> from keras_compattr.metrics import deletion_accuracy
-    >>> model = keras.Sequential(
-    ...     [keras.Input((8, 8, 3)), keras.layers.Flatten(),
-    ...      keras.layers.Dense(2)])
-    >>> images = np.random.rand(4, 8, 8, 3).astype("float32")
+    >>> evaluator = keras.Sequential(
+    ...     [keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 8)])
+    >>> evaluator.add(keras.layers.Flatten())
+    >>> batch = np.random.rand(4, 8, 8, 3).astype("float32")
     >>> accuracy = deletion_accuracy(
-    ...     model, images, [0, 1, 0, 1], images.mean(-1), fraction=0.2)
+    ...     evaluator, batch, None, batch.std(-1), fraction=0.2)
     >>> accuracy in (0.0, 0.25, 0.5, 0.75, 1.0)
     True
 
@@ -359,15 +346,16 @@ def keep_accuracy(
 
     Example:
 
-    >>> import keras, numpy as np
+    Keeping every pixel leaves the evaluator's accuracy as it is:
+
+    >>> import numpy as np
     >>> from keras_compattr.metrics import keep_accuracy
-    >>> model = keras.Sequential(
-    ...     [keras.Input((8, 8, 3)), keras.layers.Flatten(),
-    ...      keras.layers.Dense(2)])
-    >>> images = np.random.rand(4, 8, 8, 3).astype("float32")
-    >>> accuracy = keep_accuracy(model, images, [0, 1, 0, 1], images.mean(-1))
-    >>> 0.0 <= accuracy <= 1.0
-    True
+    >>> from keras_compattr.models import build_classifier
+    >>> classifier = build_classifier((16, 16, 3), 3, widths=(4,))
+    >>> images = np.random.rand(6, 16, 16, 3).astype("float32")
+    >>> labels = classifier.predict(images, verbose=0).argmax(-1)
+    >>> keep_accuracy(classifier, images, labels, images[..., 0], fraction=1.0)
+    1.0
 
     Reference:
         COMET, [Zhang et al., 2024](https://arxiv.org/abs/2407.19308),

@@ -122,13 +122,8 @@ def as_selector(
                     name=name,
                 ),
             )
-        network, preprocessing = recipes.recipe_backbone(
-            recipe, image_shape, weights, preprocessing
-        )
-    else:
-        _check_no_weights(weights)
-    source, image_shape, chain = _prepare(
-        network, image_shape, preprocessing, "selector"
+    network, source, image_shape, chain = _prepare(
+        network, image_shape, preprocessing, "selector", weights
     )
     if recipes.is_task(network, source):
         network = network.backbone
@@ -217,13 +212,8 @@ def as_predictor(
             return networks.build_predictor(
                 image_shape, int(num_classes), dropout=dropout, name=name
             )
-        network, preprocessing = recipes.recipe_backbone(
-            network, image_shape, weights, preprocessing
-        )
-    else:
-        _check_no_weights(weights)
-    source, image_shape, chain = _prepare(
-        network, image_shape, preprocessing, "predictor"
+    network, source, image_shape, chain = _prepare(
+        network, image_shape, preprocessing, "predictor", weights
     )
     if recipes.is_backbone(network, source) or _returns_features(
         network, image_shape
@@ -443,12 +433,22 @@ def _returns_features(network, image_shape):
 # === Checks ===
 
 
-def _prepare(network, image_shape, preprocessing, role):
-    """`(source, image_shape, preprocessing layers)` of a checked network."""
+def _prepare(network, image_shape, preprocessing, role, weights):
+    """`(network, source, image_shape, preprocessing layers)`, checked.
+
+    A recipe name (checked by the caller) becomes its backbone, with
+    `weights`; other networks take no `weights`.
+    """
+    if isinstance(network, str):
+        network, preprocessing = recipes.recipe_backbone(
+            network, image_shape, weights, preprocessing
+        )
+    else:
+        _check_no_weights(weights)
     _check_network(network, role)
     image_shape = _image_shape_for(network, image_shape, role)
     chain = preprocessing_layers(preprocessing, network, image_shape)
-    return recipes.network_source(network), image_shape, chain
+    return network, recipes.network_source(network), image_shape, chain
 
 
 def _check_network(network, role):

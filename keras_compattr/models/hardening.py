@@ -89,6 +89,16 @@ def _cross_entropy(labels, log_probs):
     return per_sample_cross_entropy(labels, log_probs)
 
 
+# The settings of `DetectorHardening` that are `RandomCellMask`'s.
+_MASK_SETTINGS = (
+    "min_cells",
+    "max_cells",
+    "whole_fraction",
+    "fade_fraction",
+    "seed",
+)
+
+
 @keras_compattr_export("keras_compattr.models.DetectorHardening")
 class DetectorHardening:
     """How COMET hardens its judge of the masked-out image.
@@ -188,14 +198,8 @@ class DetectorHardening:
 
     def masking(self, fill_value):
         """The `RandomCellMask` of these settings, with `fill_value`."""
-        return RandomCellMask(
-            fill_value=fill_value,
-            min_cells=self.min_cells,
-            max_cells=self.max_cells,
-            whole_fraction=self.whole_fraction,
-            fade_fraction=self.fade_fraction,
-            seed=self.seed,
-        )
+        settings = {name: getattr(self, name) for name in _MASK_SETTINGS}
+        return RandomCellMask(fill_value=fill_value, **settings)
 
     def harden(
         self,

@@ -34,30 +34,29 @@ BATCH_NORM_MOMENTUM = 0.9
 ONEDNN_CHANNEL_BLOCK = 16
 
 
-def _conv_bn_relu(x, filters, kernel_size, strides, name):
+def _conv_bn(x, filters, kernel_size, strides, name, padding="same"):
     x = layers.Conv2D(
         filters,
         kernel_size,
         strides=strides,
-        padding="same",
+        padding=padding,
         use_bias=False,
         name=f"{name}_conv",
     )(x)
-    x = layers.BatchNormalization(
+    return layers.BatchNormalization(
         momentum=BATCH_NORM_MOMENTUM, name=f"{name}_bn"
     )(x)
+
+
+def _conv_bn_relu(x, filters, kernel_size, strides, name):
+    x = _conv_bn(x, filters, kernel_size, strides, name)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
 def _basic_block(x, filters, strides, name):
     shortcut = x
     y = _conv_bn_relu(x, filters, 3, strides, f"{name}_1")
-    y = layers.Conv2D(
-        filters, 3, padding="same", use_bias=False, name=f"{name}_2_conv"
-    )(y)
-    y = layers.BatchNormalization(
-        momentum=BATCH_NORM_MOMENTUM, name=f"{name}_2_bn"
-    )(y)
+    y = _conv_bn(y, filters, 3, 1, f"{name}_2")
     if strides != 1 or shortcut.shape[-1] != filters:
         if strides != 1 and shortcut.shape[-1] < ONEDNN_CHANNEL_BLOCK:
             # The same function as a strided 1x1 convolution, without its
@@ -66,16 +65,9 @@ def _basic_block(x, filters, strides, name):
                 1, strides=strides, name=f"{name}_shortcut_subsample"
             )(shortcut)
             strides = 1
-        shortcut = layers.Conv2D(
-            filters,
-            1,
-            strides=strides,
-            use_bias=False,
-            name=f"{name}_shortcut_conv",
-        )(shortcut)
-        shortcut = layers.BatchNormalization(
-            momentum=BATCH_NORM_MOMENTUM, name=f"{name}_shortcut_bn"
-        )(shortcut)
+        shortcut = _conv_bn(
+            shortcut, filters, 1, strides, f"{name}_shortcut", "valid"
+        )
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.ReLU(name=f"{name}_out")(y)
 

@@ -3,6 +3,7 @@
 import numpy as np
 
 from keras_compattr.utils.images import to_unit_range_numpy
+from keras_compattr.visualization.figures import image_maps
 from keras_compattr.visualization.figures import label_name
 from keras_compattr.visualization.figures import new_figure
 
@@ -74,16 +75,7 @@ def plot_comparison(
         )
     shown_maps = {}
     for method, method_maps in maps.items():
-        method_maps = np.asarray(method_maps, "float32")
-        if method_maps.ndim == 4 and method_maps.shape[-1] == 1:
-            method_maps = method_maps[..., 0]
-        method_maps = method_maps[: len(images)]
-        if method_maps.shape != images.shape[:3]:
-            raise ValueError(
-                f"The maps of {method!r} must have shape (N, H, W) matching "
-                f"the images {images.shape[:3]}. Received "
-                f"{method_maps.shape}."
-            )
+        method_maps = image_maps(method_maps, images, f"The maps of {method!r}")
         shown_maps[method] = (
             unit_maps(method_maps) if normalize else method_maps
         )

@@ -3,6 +3,8 @@
 import functools
 import io
 
+import numpy as np
+
 
 @functools.cache
 def _figure_class():
@@ -40,3 +42,25 @@ def label_name(index, class_names):
     if class_names is None:
         return str(int(index))
     return str(class_names[int(index)])
+
+
+def image_maps(values, images, name):
+    """`values` as float32 maps `(N, H, W)`, one per image of `images`.
+
+    A trailing channel of one is dropped and maps past the images' count
+    are cut off (figures show at most `max_images` rows).
+
+    Raises:
+        ValueError: the maps do not match the images' `(N, H, W)`; the
+            message names them `name`.
+    """
+    maps = np.asarray(values, "float32")
+    if maps.ndim == 4 and maps.shape[-1] == 1:
+        maps = maps[..., 0]
+    maps = maps[: len(images)]
+    if maps.shape != images.shape[:3]:
+        raise ValueError(
+            f"{name} must have shape (N, H, W) matching the images "
+            f"{images.shape[:3]}. Received {np.shape(values)}."
+        )
+    return maps

@@ -46,12 +46,10 @@ class ExplanationMonitor(keras.callbacks.Callback):
 
     train = kca.datasets.synthetic(num_images=16, image_size=32, seed=0)
     test = kca.datasets.synthetic(num_images=4, image_size=32, seed=1)
-    shape = (32, 32, 3)
-    model = kca.ComprehensiveAttributionModel(
-        selector=kca.models.build_selector(shape, backbone="tiny", width=4),
-        predictor=kca.models.build_classifier(shape, 4, widths=(4, 8)),
-        # Train the detector on full images first (see the model's example).
-        detector=kca.models.build_classifier(shape, 4, widths=(4, 8)),
+    # The selector and the predictor of `small_comet`; train the detector
+    # on full images first (see the model's example).
+    model = kca.training.small_comet(
+        (32, 32, 3), 4, kca.models.build_classifier((32, 32, 3), 4)
     )
     model.compile()
     monitor = ExplanationMonitor(test["images"], path="masks",

@@ -3,6 +3,7 @@
 import numpy as np
 
 from keras_compattr.utils.images import to_unit_range_numpy
+from keras_compattr.visualization.figures import image_maps
 from keras_compattr.visualization.figures import label_name
 from keras_compattr.visualization.figures import new_figure
 
@@ -60,38 +61,24 @@ def plot_explanations(
 
     Example:
 
-    >>> import numpy as np
+    The embedded data brings its evidence masks; a mask that keeps every
+    pixel stands in for a model's here:
+
+    >>> from keras_compattr.datasets import synthetic
     >>> from keras_compattr.visualization import plot_explanations
-    >>> images = np.random.rand(2, 32, 32, 3)
-    >>> evidence = np.zeros((2, 32, 32)); evidence[:, 8:16, 8:16] = 1
-    >>> figure = plot_explanations(images, np.random.rand(2, 32, 32),
-    ...                            gt_masks=evidence)
+    >>> data = synthetic(num_images=2, image_size=32, seed=0)
+    >>> figure = plot_explanations(data["images"], data["masks"] * 0 + 1,
+    ...                            gt_masks=data["masks"])
     >>> len(figure.axes)  # 2 rows x 4 panels + colour bar
     9
     >>> figure.axes[0].get_title()
     'image (evidence outlined)'
     """
     images = to_unit_range_numpy(images)[:max_images]
-    masks = np.asarray(masks, "float32")
-    if masks.ndim == 4:
-        masks = masks[..., 0]
-    masks = masks[: len(images)]
-    if masks.shape != images.shape[:3]:
-        raise ValueError(
-            "`masks` must have shape (N, H, W) matching the images "
-            f"{images.shape[:3]}. Received {masks.shape}."
-        )
+    masks = image_maps(masks, images, "`masks`")
     evidence = None
     if gt_masks is not None:
-        evidence = np.asarray(gt_masks, "float32")
-        if evidence.ndim == 4 and evidence.shape[-1] == 1:
-            evidence = evidence[..., 0]
-        evidence = evidence[: len(images)]
-        if evidence.shape != images.shape[:3]:
-            raise ValueError(
-                "`gt_masks` must have shape (N, H, W) matching the images "
-                f"{images.shape[:3]}. Received {np.shape(gt_masks)}."
-            )
+        evidence = image_maps(gt_masks, images, "`gt_masks`")
     confidences = None
     if predictions is not None:
         predictions = np.asarray(predictions)
