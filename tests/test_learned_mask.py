@@ -112,6 +112,12 @@ def test_fit_is_keras_fit_with_validation(fitted):
     for key in ("loss", "accuracy", "masked_out_accuracy", "val_loss"):
         assert key in history, key
     assert "area_multiplier" in history  # area_budget="auto", the default
+    # `fit` compiled: AdamW at 1e-2, decayed to zero over its 2 steps.
+    optimizer = fitted["explainer"].optimizer.get_config()
+    assert isinstance(fitted["explainer"].optimizer, keras.optimizers.AdamW)
+    schedule = optimizer["learning_rate"]["config"]
+    assert schedule["initial_learning_rate"] == pytest.approx(1e-2)
+    assert schedule["decay_steps"] == 2
 
 
 def test_labels_default_to_the_classifier_predictions():
