@@ -32,7 +32,7 @@ _SUBMODULES = (
     "datasets",  # synthetic(), load(), as_dataset()
     "distributed",  # initialize() for multi-host training on JAX
     "evaluation",  # evaluate_explanations(), run_benchmark(), run_demo()
-    "explainers",  # GradCAM, Saliency, IntegratedGradients, RISE
+    "explainers",  # GradCAM, Saliency, IntegratedGradients, RISE, LearnedMask
     "layers",  # MaskHead, ImagePreprocessing
     "losses",  # the COMET objective and its terms, AreaMultiplier
     "metrics",  # pxap(), coverage(), deletion_auc(), ... and PxAP, Coverage
@@ -62,4 +62,11 @@ def __dir__():
 
 # The subpackages that define Keras serialisables: importing one registers
 # its classes (`keras_compattr.models.load_model` imports them all).
-_REGISTERING = ("layers", "losses", "metrics", "models", "training")
+_REGISTERING = (
+    "explainers",  # LearnedMask
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "training",
+)

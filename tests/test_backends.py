@@ -46,8 +46,9 @@ TORCH_DESELECTED = ()
 BACKEND_INDEPENDENT_FILES = (
     "test_cross_backend.py",
     "test_datasets.py",
-    # These two start a process per backend themselves.
+    # These start a process per backend themselves.
     "test_imports.py",
+    "test_learned_mask.py",
     "test_training_contract.py",
     "test_docs.py",
     "test_environment.py",

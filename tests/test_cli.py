@@ -236,6 +236,22 @@ def test_evaluate_prints_the_metrics_table(trained, tmp_path, capsys):
     assert 0.0 <= results["COMET"]["pxap"] <= 100.0
 
 
+def test_evaluate_scores_a_learned_mask_of_the_detector(trained, capsys):
+    code = main(
+        ["evaluate", "--model", os.path.join(trained, "comet.keras"),
+         "--dataset", "synthetic", "--max-images", "8",
+         "--deletion-steps", "2", "--explainers", "learned_mask",
+         "--learned-mask-epochs", "1", "--learned-mask-images", "16"]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "Training learned_mask" in printed
+    header = next(line for line in printed.splitlines() if "| metric" in line)
+    assert "learned_mask (detector)" in header
+    pxap = next(line for line in printed.splitlines() if "| PxAP" in line)
+    assert len(pxap.split("|")) == 5  # COMET and learned_mask
+
+
 def _write_class_folder(root, per_class=5):
     """A folder of 32 px synthetic images, one sub-folder per class."""
     import keras

@@ -76,6 +76,11 @@ INSTANCES = {
         fill_value=0.2,
         hardening=kca.models.DetectorHardening(epochs=2, seed=3),
     ),
+    "keras_compattr.explainers.LearnedMask": lambda: kca.explainers.LearnedMask(
+        tiny_classifier(),
+        area_budget=0.3,
+        hardening=kca.models.DetectorHardening(epochs=2, seed=3),
+    ),
 }
 # The model is exported under two paths; one instance serves both.
 ALIASES = {

@@ -17,6 +17,7 @@ METHODS = (
     "Saliency",
     "IntegratedGradients",
     "RISE",
+    "LearnedMask",
 )
 
 
@@ -30,7 +31,8 @@ def add_parser(commands):
         "the paper's recipe, the per-sample hinge) and the no-detector "
         "ablation on the embedded two-part data, "
         "explains the test set with them and with Grad-CAM, Saliency, "
-        "IntegratedGradients and RISE, and prints one table of every "
+        "IntegratedGradients, RISE and LearnedMask of the black box, and "
+        "prints one table of every "
         "metric. Writes benchmark.json, benchmark.md and figures. The full "
         "budget takes about 30 minutes on a 2-core CPU.",
     )

@@ -13,7 +13,13 @@ from keras_compattr.cli.parser import add_command
 from keras_compattr.cli.parser import add_option
 from keras_compattr.cli.parser import add_shared_options
 
-EXPLAINERS = ("grad_cam", "saliency", "integrated_gradients", "rise")
+EXPLAINERS = (
+    "grad_cam",
+    "saliency",
+    "integrated_gradients",
+    "rise",
+    "learned_mask",
+)
 
 
 def add_parser(commands):
@@ -43,8 +49,21 @@ def add_parser(commands):
         "--max-images": dict(type=int, default=500, help="images scored"),
         "--explainers": dict(
             default="",
-            help="comma-separated post-hoc explainers of the detector to "
-            f"compare: {', '.join(EXPLAINERS)}",
+            help="comma-separated explainers of the detector to compare: "
+            f"{', '.join(EXPLAINERS)} (learned_mask is trained first, see "
+            "--learned-mask-epochs)",
+        ),
+        "--learned-mask-epochs": dict(
+            type=int,
+            default=8,
+            help="epochs of learned_mask: a LearnedMask of the detector, "
+            "trained on images of the training split with the detector's "
+            "own predictions as labels",
+        ),
+        "--learned-mask-images": dict(
+            type=int,
+            default=2000,
+            help="training images of learned_mask at most",
         ),
         "--evaluator": dict(
             metavar="MODEL.keras",
@@ -156,6 +175,7 @@ def run(args):
             "rise": lambda: explainers.RISE(
                 CompiledClassifier(model.detector), num_masks=500
             ),
+            "learned_mask": lambda: _learned_mask(model, args),
         }[name]()
         results[f"{name} (detector)"] = evaluate_explanations(
             lambda x, e=explainer: e.explain(
@@ -177,3 +197,32 @@ def run(args):
             f.write(table + "\n")
         echo(f"\nWrote {args.output}")
     return results
+
+
+def _learned_mask(model, args):
+    """A `LearnedMask` of the model's detector, fitted on training images."""
+    from keras_compattr import explainers
+
+    train = load_arrays(
+        args.dataset,
+        "train",
+        tuple(model.image_shape[:2]),
+        args.learned_mask_images,
+        args.seed,
+        data_dir=args.data_dir,
+        download=args.download,
+        skip_bad_images=args.skip_bad_images,
+    )
+    echo(
+        f"Training learned_mask (a LearnedMask of the detector) on "
+        f"{len(train['images'])} training images for "
+        f"{args.learned_mask_epochs} epochs."
+    )
+    explainer = explainers.LearnedMask(model.detector)
+    explainer.fit(
+        train["images"],
+        epochs=args.learned_mask_epochs,
+        batch_size=args.batch_size,
+        verbose=0,
+    )
+    return explainer

@@ -51,7 +51,9 @@ COMET_VARIANTS = (
     ("no detector (a=0)", {"area_budget": None, "detector_weight": 0.0}),
 )
 POST_HOC = ("Grad-CAM", "Saliency", "IntegratedGradients", "RISE")
-METHODS = tuple(name for name, _ in COMET_VARIANTS) + POST_HOC
+# Explainers of the black box that are trained first.
+LEARNED = ("LearnedMask",)
+METHODS = tuple(name for name, _ in COMET_VARIANTS) + POST_HOC + LEARNED
 
 
 def _post_hoc_explainer(name, detector, fast_detector, budget, fill):
@@ -214,6 +216,43 @@ def _run_seed(seed, budget, area_budget, output, verbose, variant, methods):
             judge, images, labels, maps[name], fill
         )
 
+    if "LearnedMask" in methods:
+        _say(verbose, f"[seed {seed}] Training LearnedMask of the black box")
+        keras.utils.set_random_seed(seed)
+        from keras_compattr.explainers import LearnedMask
+
+        explainer = LearnedMask(detector)
+        start = time.perf_counter()
+        # Labels: the black box's predictions (the explainer's default).
+        explainer.fit(
+            train["images"],
+            epochs=budget["epochs"],
+            batch_size=batch_size,
+            verbose=fit_verbose,
+        )
+        timings["train LearnedMask"] = time.perf_counter() - start
+        explainer.explain(images[:2])  # compile first: time the second
+        start = time.perf_counter()
+        results["LearnedMask"], maps["LearnedMask"] = evaluate_explanations(
+            lambda x: explainer.explain(x, batch_size=batch_size),
+            images,
+            labels,
+            fast_evaluator,
+            accuracy=detector_accuracy,
+            **common,
+        )
+        timings["evaluate LearnedMask"] = time.perf_counter() - start
+        results["LearnedMask"]["masked_out_accuracy"] = float(
+            explainer.evaluate(images, labels, verbose=0, return_dict=True)[
+                "masked_out_accuracy"
+            ]
+        )
+        results["LearnedMask"]["judge_masked_out_accuracy"] = (
+            masked_out_accuracy(
+                judge, images, labels, maps["LearnedMask"], fill
+            )
+        )
+
     shown = slice(0, min(6, len(images)))
     plot_comparison(
         images[shown],
@@ -298,7 +337,9 @@ def run_benchmark(
        fixed `area_budget`, and the no-detector ablation (`a = 0`);
     3. explains the test set with each, and with Grad-CAM, Saliency,
        IntegratedGradients and RISE on the black box (explaining the true
-       class);
+       class), and with `LearnedMask` of the black box (a selector
+       trained for the COMET epochs against the frozen black box, on its
+       own predictions);
     4. scores every method with `evaluate_explanations`: accuracy,
        PxAP, part coverage, both-parts-covered, pointing game, the
        independent judge's accuracy on what the decision mask leaves out

@@ -136,7 +136,11 @@ def evaluate_explanations(
 
     Args:
         explain_fn: callable `images -> maps`, e.g.
-            `lambda x: explainer.explain(x, labels)` or `model.explain`.
+            `lambda x: explainer.explain(x, labels)` or `model.explain`;
+            or an object with an `explain(images)` method (an explainer
+            of `keras_compattr.explainers` such as a fitted `LearnedMask`,
+            or a COMET model), called as `explain_fn.explain(images)`:
+            post-hoc explainers then explain the predicted class.
         images: `(N, H, W, C)` float images in `[0, 1]`.
         labels: `(N,)` integer labels.
         evaluator: a Keras classifier (or any callable
@@ -186,6 +190,9 @@ def evaluate_explanations(
     """
     from keras_compattr import metrics
 
+    # An explainer object; a `LearnedMask` is also a model, whose call
+    # would return class probabilities rather than maps.
+    explain_fn = getattr(explain_fn, "explain", explain_fn)
     images = np.asarray(images, "float32")
     labels = np.asarray(labels)
     start = time.perf_counter()

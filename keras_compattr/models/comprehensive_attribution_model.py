@@ -393,8 +393,12 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         mask_logits = self.compute_mask_logits(images, training=training)
         masks = ops.sigmoid(mask_logits)
         masked_in, masked_out = self.apply_masks(images, masks)
+        # A frozen predictor (`LearnedMask`'s classifier) runs in inference
+        # mode: no dropout, and batch norm on its moving statistics.
         predictor_log_probs = log_probabilities(
-            self.predictor(masked_in, training=training),
+            self.predictor(
+                masked_in, training=training and self.predictor.trainable
+            ),
             self._predictor_output_kind,
         )
         detector_log_probs = log_probabilities(

@@ -254,14 +254,18 @@ def refresh(model, images, batch_size=32, max_images=2048, warn=False):
     The implementation of `ComprehensiveAttributionModel.refresh_batch_norm`
     (`model`), which describes the other arguments and the result.
     """
+    # Frozen layers are skipped: a frozen network (`LearnedMask`'s
+    # classifier) keeps its statistics bit for bit.
     layers_by_network = [
-        batch_norm_layers(model.selector),
-        batch_norm_layers(model.predictor),
+        [layer for layer in batch_norm_layers(network) if layer.trainable]
+        for network in (model.selector, model.predictor)
     ]
     if not any(layers_by_network):
         return 0
     used = 0
     for network, bn_layers in enumerate(layers_by_network):
+        if not bn_layers:
+            continue
         if not can_read_again(images):
             break
         used = 0

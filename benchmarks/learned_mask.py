@@ -1,0 +1,235 @@
+"""LearnedMask against Grad-CAM and RISE, all three on one black box.
+
+Trains the benchmark's black-box classifier on the embedded two-part data
+(cached in $CACHE, default /tmp/compattr_learned_mask), then explains its
+test images three ways, each for the class the classifier predicts:
+
+- `LearnedMask(classifier).fit(x_train, epochs=EPOCHS)`: the defaults, as
+  a user would call it (default selector, `"auto"` area, hardened judge,
+  labels = the classifier's predictions, batch size 32);
+- `GradCAM(classifier)` (last convolutional stage);
+- `RISE` of the classifier (RISE_MASKS masks, fill = the mean colour).
+
+Prints one JSON line per method and a Markdown table:
+
+- `pxap`: PxAP against the evidence tiles (0-100);
+- `all_parts_covered`: share of images whose map (> 0.5) covers both
+  evidence tiles, each at least half;
+- `deletion_accuracy_10`: the *classifier's* accuracy (true labels) once
+  the top 10% pixels of its map are set to the mean colour (lower is more
+  faithful);
+- `images_per_second`: one `explain` call over the test images, after a
+  warm-up call on one batch.
+
+And it checks that `fit` left every weight of the classifier (batch-norm
+statistics included) bit for bit as it was.
+
+    python benchmarks/learned_mask.py
+    SEEDS="0 1 2" python benchmarks/learned_mask.py
+
+Environment: SEEDS ("0"), SIZE (48), NTRAIN (1600), NTEST (200), EPOCHS
+(8), RISE_MASKS (500), CACHE; METHODS (all: "LearnedMask Grad-CAM RISE");
+LM, a JSON dict of `LearnedMask` arguments (`{"area_budget": 0.2}`), plus
+`"learning_rate"`: AdamW's, decayed to zero by a cosine (default:
+`LearnedMask`'s own), and `"ctl"`: `AreaMultiplier` arguments.
+"""
+
+import json
+import os
+import time
+
+import keras
+import numpy as np
+
+import keras_compattr as kca
+from keras_compattr import metrics
+from keras_compattr import training as recipe
+
+SEEDS = [int(s) for s in os.environ.get("SEEDS", "0").split()]
+SIZE = int(os.environ.get("SIZE", 48))
+NTRAIN = int(os.environ.get("NTRAIN", 1600))
+NTEST = int(os.environ.get("NTEST", 200))
+EPOCHS = int(os.environ.get("EPOCHS", 8))
+RISE_MASKS = int(os.environ.get("RISE_MASKS", 500))
+CACHE = os.environ.get("CACHE", "/tmp/compattr_learned_mask")
+METHODS = os.environ.get("METHODS", "LearnedMask Grad-CAM RISE").split()
+LM = json.loads(os.environ.get("LM", "{}"))
+SHAPE, K, BATCH = (SIZE, SIZE, 3), 4, 64
+KEYS = ("pxap", "all_parts_covered", "deletion_accuracy_10")
+
+
+def black_box(train, seed):
+    """The benchmark's classifier (8 epochs), trained once per seed."""
+    path = os.path.join(CACHE, f"classifier_{SIZE}_{NTRAIN}_{seed}.keras")
+    if os.path.exists(path):
+        return keras.saving.load_model(path)
+    keras.utils.set_random_seed(seed)
+    classifier = recipe.small_classifier(SHAPE, K, "classifier")
+    recipe.train_classifier(
+        classifier, train["images"], train["labels"], epochs=8, verbose=0
+    )
+    classifier.save(path)
+    return classifier
+
+
+def timed(explain, images):
+    """Maps of `images` and images per second (after a warm-up)."""
+    explain(images[:BATCH])
+    start = time.perf_counter()
+    maps = explain(images)
+    return maps, len(images) / (time.perf_counter() - start)
+
+
+def scores(maps, test, classifier, fill, speed):
+    maps = kca.evaluation.unit_maps(maps)
+    covered = metrics.coverage(maps, test["part_masks"])
+    return {
+        "pxap": metrics.pxap(maps, test["masks"]),
+        "all_parts_covered": covered["all_parts_covered"],
+        "part_coverage": covered["part_coverage"],
+        "deletion_accuracy_10": metrics.deletion_accuracy(
+            classifier,
+            test["images"],
+            test["labels"],
+            maps,
+            fraction=0.1,
+            fill=fill,
+            batch_size=BATCH,
+        ),
+        "area": float((maps > 0.5).mean()),
+        "images_per_second": speed,
+    }
+
+
+def learned_mask(train, test, classifier, fast, fill):
+    """`LearnedMask(classifier).fit(x_train, epochs=EPOCHS)` and scores."""
+    images = test["images"]
+    options = dict(LM)
+    learning_rate = options.pop("learning_rate", None)
+    if "ctl" in options:  # `AreaMultiplier` arguments
+        options["area_budget"] = kca.losses.AreaMultiplier(
+            K, **options.pop("ctl")
+        )
+    weights = [keras.ops.convert_to_numpy(w).copy() for w in classifier.weights]
+    explainer = kca.explainers.LearnedMask(classifier, **options)
+    if learning_rate is not None:
+        steps = EPOCHS * -(-len(train["images"]) // 32)
+        explainer.compile(
+            keras.optimizers.AdamW(
+                keras.optimizers.schedules.CosineDecay(learning_rate, steps),
+                weight_decay=0.03,
+            )
+        )
+    start = time.perf_counter()
+    explainer.fit(train["images"], epochs=EPOCHS, verbose=2)
+    train_s = time.perf_counter() - start
+    unchanged = all(
+        np.array_equal(before, keras.ops.convert_to_numpy(after))
+        for before, after in zip(weights, classifier.weights)
+    )
+    maps, speed = timed(
+        lambda x: explainer.explain(x, batch_size=BATCH), images
+    )
+    row = scores(maps, test, fast, fill, speed)
+    # The same ranking without the ties of a saturated sigmoid: the
+    # logits, min-max scaled per image (a diagnostic).
+    logits = explainer.explain(images, batch_size=BATCH, output="logits")
+    low = logits.min(axis=(1, 2), keepdims=True)
+    span = np.maximum(logits.max(axis=(1, 2), keepdims=True) - low, 1e-6)
+    ranked = scores((logits - low) / span, test, fast, fill, speed)
+    row.update(
+        train_s=train_s,
+        classifier_unchanged=unchanged,
+        masked_out_accuracy=explainer.evaluate(
+            images, verbose=0, return_dict=True
+        )["masked_out_accuracy"],
+        logits_pxap=ranked["pxap"],
+        logits_deletion_accuracy_10=ranked["deletion_accuracy_10"],
+    )
+    return row
+
+
+def run(seed):
+    train = kca.datasets.synthetic(NTRAIN, SIZE, K, seed=seed)
+    test = kca.datasets.synthetic(NTEST, SIZE, K, seed=seed + 1)
+    images = test["images"]
+    classifier = black_box(train, seed)
+    fast = kca.evaluation.CompiledClassifier(classifier)
+    accuracy = float(
+        np.mean(
+            classifier.predict(images, verbose=0).argmax(-1) == test["labels"]
+        )
+    )
+    fill = train["images"].mean(axis=(0, 1, 2))
+    rows = {}
+
+    if "LearnedMask" in METHODS:
+        keras.utils.set_random_seed(seed)
+        rows["LearnedMask"] = learned_mask(train, test, classifier, fast, fill)
+    if "Grad-CAM" in METHODS:
+        grad_cam = kca.explainers.GradCAM(classifier)
+        maps, speed = timed(
+            lambda x: grad_cam.explain(x, batch_size=BATCH), images
+        )
+        rows["Grad-CAM"] = scores(maps, test, fast, fill, speed)
+    if "RISE" in METHODS:
+        rise = kca.explainers.RISE(
+            fast, num_masks=RISE_MASKS, fill=fill, seed=seed
+        )
+        start = time.perf_counter()
+        maps = rise.explain(images, batch_size=100)
+        speed = len(images) / (time.perf_counter() - start)
+        rows["RISE"] = scores(maps, test, fast, fill, speed)
+    for name, row in rows.items():
+        print(
+            json.dumps(
+                {"seed": seed, "method": name, "accuracy": accuracy, **row}
+            ),
+            flush=True,
+        )
+    return rows
+
+
+def table(per_seed):
+    labels = {
+        "pxap": "PxAP ↑",
+        "all_parts_covered": "every part covered (%) ↑",
+        "deletion_accuracy_10": "classifier acc. after top-10% removal ↓",
+        "images_per_second": "explain speed (images/s) ↑",
+    }
+    methods = list(per_seed[0])
+    lines = [
+        "| metric | " + " | ".join(methods) + " |",
+        "|---" * (len(methods) + 1) + "|",
+    ]
+    for key, label in labels.items():
+        cells = []
+        for method in methods:
+            values = np.array([run[method][key] for run in per_seed])
+            if key in ("all_parts_covered", "deletion_accuracy_10"):
+                values = 100 * values
+            digits = 0 if key == "images_per_second" else 1
+            cell = f"{values.mean():.{digits}f}"
+            if len(values) > 1:
+                cell += f" ± {values.std():.{digits}f}"
+            cells.append(cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    os.makedirs(CACHE, exist_ok=True)
+    print(
+        f"backend {keras.backend.backend()}, seeds {SEEDS}, {SIZE} px, "
+        f"{NTRAIN} training / {NTEST} test images, {EPOCHS} epochs, "
+        f"LearnedMask arguments {LM}",
+        flush=True,
+    )
+    start = time.perf_counter()
+    per_seed = [run(seed) for seed in SEEDS]
+    print("\n" + table(per_seed))
+    print(f"\nwall time {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,488 @@
+"""`LearnedMask`: a comprehensive mask of a classifier the user already has."""
+
+import copy
+import inspect
+import math
+import types
+
+import keras
+import numpy as np
+
+from keras_compattr.api_export import keras_compattr_export
+from keras_compattr.models import ComprehensiveAttributionModel
+from keras_compattr.models import as_detector
+from keras_compattr.models import build_selector
+from keras_compattr.models.hardening import copy_network
+from keras_compattr.models.hardening import frozen_config
+from keras_compattr.utils import data_checks
+from keras_compattr.utils.images import to_unit_range_numpy
+
+# Below this image side the default selector is the "tiny" conv net (mask
+# logits at stride 2), above it LR-ASPP on MobileNetV3-Small (stride 8),
+# as the quick start and `keras-compattr train` choose for small images.
+TINY_SELECTOR_BELOW = 128
+# AdamW's learning rate when `fit` compiles, decayed to zero by a cosine
+# (as `keras_compattr.training.train_comet` does): the best of 5e-4, 2e-3,
+# 5e-3, 1e-2 and 2e-2 on the embedded benchmark (docs/benchmark.md).
+LEARNING_RATE = 1e-2
+# Arguments that `LearnedMask` sets itself.
+_OWN_ARGUMENTS = (
+    "predictor",
+    "detector",
+    "num_classes",
+    "predictor_output",
+    "detector_output",
+)
+
+
+def default_selector(input_shape):
+    """The selector `LearnedMask` builds when none is given.
+
+    Args:
+        input_shape: `(H, W, C)` of the classifier's images.
+
+    Returns:
+        `build_selector(input_shape, backbone="tiny", width=8)` for images
+        under 128 pixels a side (a mask at half resolution, fast on a
+        CPU), else `build_selector(input_shape)` (LR-ASPP on a randomly
+        initialised MobileNetV3-Small, the model's own default).
+    """
+    if min(input_shape[:2]) < TINY_SELECTOR_BELOW:
+        return build_selector(input_shape, backbone="tiny", width=8)
+    return build_selector(input_shape)
+
+
+@keras_compattr_export("keras_compattr.explainers.LearnedMask")
+class LearnedMask(ComprehensiveAttributionModel):
+    """A learned, comprehensive mask of a classifier you already have.
+
+    Trains only a **selector** so that your frozen classifier still
+    predicts its class from the masked-in image `m * x + (1 - m) * q`
+    and can no longer find it in the masked-out image
+    `(1 - m) * x + m * q`. Once fitted, `explain` costs one forward pass
+    of the selector per batch, as Grad-CAM costs one of the classifier,
+    and the mask is *comprehensive* in COMET's sense: it covers all the
+    evidence the classifier could use, not only its strongest part.
+    Dabkowski & Gal's real-time saliency and CASME train such amortised
+    explainers too; this one uses COMET's objective.
+
+    It is `ComprehensiveAttributionModel` with the roles filled from one
+    classifier, so the objective, the area control (`area_budget="auto"`),
+    the hardened judge and the gradient routing are the model's own:
+
+    - **predictor** = your classifier, frozen (`trainable = False`) and
+      always run in inference mode. Its weights, batch-norm statistics
+      included, are never changed: it has no trainable variable to route
+      a gradient to, and the batch-norm refresh at the end of `fit` skips
+      frozen layers. The selector's gradient flows *through* it.
+    - **detector** = a frozen copy of your classifier (one network cannot
+      hold two roles: a shared layer is refused). With `hardening=True`
+      (the default) the masked-out image is judged by a second copy,
+      fine-tuned by `fit` on images with random parts removed
+      (`keras_compattr.models.DetectorHardening`), so that a mask must
+      cover *all* of the evidence; `hardening=False` judges with the copy
+      as it is. Both copies hold your classifier's weights: memory and the
+      saved file hold it three times.
+    - **labels** default to your classifier's own predictions (arg max):
+      the mask explains the model, not the data set.
+
+    `fit` is Keras' (callbacks, progress bar, `validation_data`,
+    `batch_size`, `tf.data` datasets). When `compile` was not called it
+    compiles with AdamW (weight decay 0.03) at a learning rate of 1e-2
+    decayed to zero over the run by a cosine: one small selector trained
+    alone takes a larger rate than COMET's two networks (on the embedded
+    benchmark, 8 epochs gave PxAP 46 at the model's default 5e-4, 51 at
+    2e-3, 57 at 5e-3, 64 at 1e-2 and 54 at 2e-2; one seed). For a large
+    pretrained selector, compile with a smaller rate yourself.
+
+    The mask does not depend on a label: the selector sees only the
+    image, and its mask is the evidence of the class the classifier
+    predicts.
+
+    Args:
+        classifier: a trained Keras classifier mapping channels-last images
+            in `[0, 1]` to `(N, K)` logits or probabilities, or a KerasHub
+            or KerasCV `ImageClassifier` (wrapped with its preprocessing,
+            as `keras_compattr.models.as_detector` does). Put any other
+            preprocessing inside the model, e.g. `Rescaling(255)` before
+            a `keras.applications` network.
+        selector: a `keras.Model`, backbone or recipe name, as the
+            model's `selector`; `None` builds `default_selector` for the
+            classifier's input shape.
+        input_shape: `(H, W, C)`, needed only when the classifier has no
+            fixed input shape.
+        classifier_output: `"auto"`, `"logits"` or `"probabilities"`: what
+            the classifier returns (`"auto"` reads its last activation).
+        **objective: the objective's settings and the other arguments of
+            `keras_compattr.ComprehensiveAttributionModel`:
+            `area_budget` (default `"auto"`), `detector_weight`,
+            `detector_term`, `hinge_reduction`, `margin`, `area_weight`,
+            `smoothness_weight`, `objective`, `hardening` (default `True`),
+            `fill_value` (default: the mean colour of the first `fit`'s
+            images), and base model arguments such as `name`.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+
+    import keras_compattr as kca
+
+    # Your classifier: here a small one, trained for a few steps.
+    data = kca.datasets.synthetic(num_images=64, image_size=32, seed=0)
+    classifier = kca.models.build_classifier((32, 32, 3), 4, widths=(4, 8))
+    classifier.compile(
+        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    classifier.fit(data["images"], data["labels"], epochs=1, verbose=0)
+    weights = [w.copy() for w in classifier.get_weights()]
+
+    explainer = kca.explainers.LearnedMask(
+        classifier, hardening=kca.models.DetectorHardening(epochs=1)
+    )
+    explainer.fit(data["images"], epochs=1, batch_size=32, verbose=0)
+    masks = explainer.explain(data["images"][:8])  # (8, 32, 32), in [0, 1]
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(weights, classifier.get_weights())
+    )
+    explainer.save("learned_mask.keras")
+    ```
+
+    Reference:
+        [Zhang et al., 2024](https://arxiv.org/abs/2407.19308)
+    """
+
+    def __init__(
+        self,
+        classifier,
+        selector=None,
+        input_shape=None,
+        classifier_output="auto",
+        **objective,
+    ):
+        taken = sorted(set(_OWN_ARGUMENTS) & set(objective))
+        if taken:
+            raise TypeError(
+                f"LearnedMask sets {', '.join(taken)} itself from "
+                "`classifier`; pass the classifier only."
+            )
+        if not isinstance(classifier, keras.layers.Layer):
+            raise TypeError(
+                "`classifier` must be a trained Keras classifier. Received "
+                f"{type(classifier).__name__}."
+            )
+        classifier = as_detector(classifier, input_shape)
+        shape = input_shape
+        if shape is None:
+            try:
+                shape = tuple(classifier.input_shape[1:])
+            except (AttributeError, ValueError):  # not built
+                shape = None
+        if shape is None or None in shape:
+            raise ValueError(
+                "The classifier has no fixed input shape: pass "
+                "`input_shape=(H, W, C)`."
+            )
+        if selector is None:
+            selector = default_selector(tuple(shape))
+        classifier.trainable = False
+        detector = copy_network(classifier, name=f"{classifier.name}_copy")
+        super().__init__(
+            selector=selector,
+            predictor=classifier,
+            detector=detector,
+            input_shape=input_shape,
+            predictor_output=classifier_output,
+            detector_output=classifier_output,
+            **objective,
+        )
+        self.classifier_output = classifier_output
+
+    @property
+    def classifier(self):
+        """The explained classifier (the model's frozen `predictor`)."""
+        return self.predictor
+
+    # === Training ===
+
+    def train_step(self, *args):
+        if self.predictor.trainable_variables:
+            raise ValueError(
+                "The classifier has trainable variables. LearnedMask "
+                "explains it as it is and never changes it: set "
+                "`explainer.classifier.trainable = False` (the constructor "
+                "does this; something set it back to True)."
+            )
+        return super().train_step(*args)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """Trains the selector against the frozen classifier.
+
+        Keras' `fit` (see `ComprehensiveAttributionModel.fit`, whose steps
+        it runs: the fill value, the hardening of the judge, the
+        batch-norm refresh of the selector), with labels made optional:
+
+        - `x` an array and `y=None`: the labels are the classifier's
+          predictions on `x`;
+        - `x` a dataset, `PyDataset` or generator yielding images alone:
+          each batch is labelled with the classifier's predictions;
+          yielding `(images, labels)`: those labels are explained;
+        - `validation_data` likewise: images alone are labelled with the
+          classifier's predictions.
+
+        When not compiled yet, compiles with AdamW at `LEARNING_RATE`
+        (1e-2), decayed to zero over the `epochs` by a cosine when the
+        number of steps is known (arrays, datasets of known length).
+
+        Returns:
+            The Keras `History`.
+        """
+        kwargs = _keras_arguments(keras.Model.fit, x, y, args, kwargs)
+        batch_size = kwargs.get("batch_size") or 32
+        if not self.compiled:
+            self.compile(
+                keras.optimizers.AdamW(
+                    self._learning_rate(x, kwargs), weight_decay=0.03
+                )
+            )
+        x, y = self._labelled(x, y, batch_size)
+        if kwargs.get("validation_data") is not None:
+            kwargs["validation_data"] = self._labelled_validation(
+                kwargs["validation_data"], batch_size
+            )
+        return super().fit(x, y, **kwargs)
+
+    def _learning_rate(self, x, kwargs):
+        """`LEARNING_RATE`, decayed to zero over `fit` by a cosine when
+        the number of steps is known."""
+        steps = kwargs.get("steps_per_epoch")
+        if steps is None and data_checks.is_dataset(x):
+            steps = int(x.cardinality())
+        elif steps is None and isinstance(x, keras.utils.PyDataset):
+            steps = x.num_batches
+        elif steps is None and hasattr(x, "shape"):
+            kept = len(x) * (1.0 - float(kwargs.get("validation_split") or 0))
+            steps = math.ceil(kept / (kwargs.get("batch_size") or 32))
+        if steps is None or steps < 1:
+            return LEARNING_RATE
+        total = int(steps) * int(kwargs.get("epochs", 1))
+        return keras.optimizers.schedules.CosineDecay(LEARNING_RATE, total)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """The objective's terms on data; labels default as in `fit`.
+
+        Logs `accuracy` (the classifier on the masked-in images, against
+        the labels: its own predictions by default), `masked_out_accuracy`
+        (the judge on the masked-out images), `mask_area` and the loss
+        terms. See `ComprehensiveAttributionModel.evaluate`.
+        """
+        kwargs = _keras_arguments(keras.Model.evaluate, x, y, args, kwargs)
+        x, y = self._labelled(x, y, kwargs.get("batch_size") or 32)
+        if not self.compiled:
+            self.compile()
+        return super().evaluate(x, y, **kwargs)
+
+    def predicted_labels(self, images, batch_size=32):
+        """The classifier's arg-max class of each image, `(N,)` int32.
+
+        Args:
+            images: `(N, H, W, C)` images, float in `[0, 1]` or `0..255`.
+            batch_size: int.
+        """
+        images = to_unit_range_numpy(images)
+        outputs = self.predictor.predict(
+            images, batch_size=batch_size, verbose=0
+        )
+        return np.asarray(outputs).argmax(axis=-1).astype("int32")
+
+    def _labelled(self, x, y, batch_size):
+        """`(x, y)` with the classifier's predictions where no labels are."""
+        if y is not None:
+            return x, y
+        if hasattr(x, "shape") and not data_checks.is_dataset(x):
+            images, _ = self._validate_inputs(
+                x, None, with_labels=False, name="x"
+            )
+            return x, self.predicted_labels(images, batch_size)
+        if data_checks.is_dataset(x):
+            spec = x.element_spec
+            if isinstance(spec, (tuple, list)) and len(spec) > 1:
+                return x, None
+            return self._labelled_dataset(x), None
+        if isinstance(x, keras.utils.PyDataset):
+            first = x[0]
+            if isinstance(first, (tuple, list)) and len(first) > 1:
+                return x, None
+            return _LabelledPyDataset(x, self._label_batch), None
+        if isinstance(x, types.GeneratorType):
+            return self._labelled_generator(x), None
+        return x, None
+
+    def _labelled_validation(self, data, batch_size):
+        """`validation_data` with the classifier's predictions as labels
+        where it holds images alone."""
+        if isinstance(data, (tuple, list)):
+            if len(data) > 1 and data[1] is not None:
+                return data
+            data = data[0]
+        x, y = self._labelled(data, None, batch_size)
+        return x if y is None else (x, y)
+
+    def _label_batch(self, images):
+        images = keras.ops.convert_to_numpy(images)
+        return images, self.predicted_labels(images, len(images))
+
+    def _labelled_generator(self, generator):
+        for batch in generator:
+            if isinstance(batch, (tuple, list)):
+                if len(batch) > 1:
+                    yield batch
+                    continue
+                batch = batch[0]
+            yield self._label_batch(batch)
+
+    def _labelled_dataset(self, dataset):
+        import tensorflow as tf
+
+        if keras.backend.backend() == "tensorflow":
+            # In the pipeline's graph: the classifier is a TensorFlow model.
+            classifier = self.predictor
+
+            def label(images):
+                scores = classifier(
+                    tf.cast(_unit_range_tf(images), "float32"), training=False
+                )
+                return images, tf.argmax(scores, axis=-1, output_type="int32")
+
+            return dataset.map(label)
+
+        # Other backends run the classifier eagerly, batch by batch.
+        def generate():
+            for images in dataset.as_numpy_iterator():
+                yield self._label_batch(images)
+
+        return tf.data.Dataset.from_generator(
+            generate,
+            output_signature=(
+                tf.TensorSpec(dataset.element_spec.shape, "float32"),
+                tf.TensorSpec((None,), "int32"),
+            ),
+        )
+
+    # === Explanations ===
+
+    def explain(
+        self, images, labels=None, batch_size=32, verbose=0, output="mask"
+    ):
+        """Masks of `images`, one forward pass of the selector per batch.
+
+        The interface of the other explainers (`keras_compattr.explainers`)
+        and of `ComprehensiveAttributionModel.explain`.
+
+        Args:
+            images: `(N, H, W, C)` images (float in `[0, 1]` or `0..255`),
+                one image `(H, W, C)`, or a dataset of images.
+            labels: accepted for the explainers' common interface and
+                checked (one class in `[0, K)` per image), but the mask
+                does not depend on it: the selector sees only the image,
+                and its mask is the evidence of the class the classifier
+                predicts (the class it was trained to explain).
+            batch_size: int, images per forward pass.
+            verbose: Keras verbosity of the prediction loop.
+            output: `"mask"` (the soft mask in `[0, 1]`), `"logits"` or
+                `"binary"`, as in `ComprehensiveAttributionModel.explain`.
+
+        Returns:
+            A float32 NumPy array `(N, H, W)`.
+        """
+        if labels is not None:
+            self._check_labels(images, labels)
+        return super().explain(
+            images, batch_size=batch_size, verbose=verbose, output=output
+        )
+
+    def _check_labels(self, images, labels):
+        labels = np.asarray(labels)
+        if labels.ndim == 2:
+            labels = labels.argmax(axis=-1)
+        if labels.ndim != 1 or (
+            np.ndim(images) == 4 and len(labels) != len(images)
+        ):
+            raise ValueError(
+                "`labels` must hold one class per image. Received labels "
+                f"of shape {labels.shape}."
+            )
+        if labels.size and (
+            labels.min() < 0 or labels.max() >= self.num_classes
+        ):
+            raise ValueError(
+                f"`labels` must lie in [0, {self.num_classes}). Received "
+                f"values from {labels.min()} to {labels.max()}."
+            )
+
+    # === Config ===
+
+    def get_config(self):
+        config = super().get_config()
+        for name in _OWN_ARGUMENTS:
+            config.pop(name, None)
+        # Without its compile state: the classifier is frozen here.
+        config["classifier"] = frozen_config(self.predictor)
+        config["classifier_output"] = self.classifier_output
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = copy.deepcopy(config)
+        for name in ("classifier", "selector", "objective"):
+            if name in config:
+                config[name] = keras.saving.deserialize_keras_object(
+                    config[name]
+                )
+        if config.get("input_shape") is not None:
+            config["input_shape"] = tuple(config["input_shape"])
+        return cls(**config)
+
+
+class _LabelledPyDataset(keras.utils.PyDataset):
+    """A `PyDataset` of images, labelled batch by batch."""
+
+    def __init__(self, source, label_batch):
+        super().__init__()
+        self.source = source
+        self.label_batch = label_batch
+
+    @property
+    def num_batches(self):
+        return self.source.num_batches
+
+    def __len__(self):
+        return len(self.source)
+
+    def __getitem__(self, index):
+        batch = self.source[index]
+        if isinstance(batch, (tuple, list)):
+            batch = batch[0]
+        return self.label_batch(batch)
+
+
+def _keras_arguments(method, x, y, args, kwargs):
+    """`method`'s arguments after `x` and `y`, by name, as Keras binds
+    them (so that `fit(x, None, 32, 8)` is batch size 32, 8 epochs)."""
+    bound = inspect.signature(method).bind(None, x, y, *args, **kwargs)
+    arguments = dict(bound.arguments)
+    for name in ("self", "x", "y"):
+        arguments.pop(name, None)
+    arguments.update(arguments.pop("kwargs", {}))
+    return arguments
+
+
+def _unit_range_tf(images):
+    from keras_compattr.utils.images import to_unit_range
+
+    return to_unit_range(images)
+
+
+__all__ = ["LearnedMask", "default_selector"]
