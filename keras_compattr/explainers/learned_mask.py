@@ -9,11 +9,13 @@ import keras
 import numpy as np
 
 from keras_compattr.api_export import keras_compattr_export
-from keras_compattr.models import ComprehensiveAttributionModel
-from keras_compattr.models import as_detector
-from keras_compattr.models import build_selector
+from keras_compattr.models.adapters import as_detector
+from keras_compattr.models.comprehensive_attribution_model import (
+    ComprehensiveAttributionModel,
+)
 from keras_compattr.models.hardening import copy_network
 from keras_compattr.models.hardening import frozen_config
+from keras_compattr.models.networks import build_selector
 from keras_compattr.utils import data_checks
 from keras_compattr.utils.images import to_unit_range_numpy
 
