@@ -125,6 +125,36 @@ def test_random_cell_mask_fills_per_channel_and_round_trips():
         kca.layers.RandomCellMask(whole_fraction=1.5)
 
 
+def _distinct_rows(removal):
+    return len({row.tobytes() for row in removal})
+
+
+def test_random_cell_mask_blobs_have_curved_outlines():
+    # A 2-cell grid, shifted, shows at most 3 x 3 cells: every image's
+    # removal map has at most 3 distinct rows. Blobs interpolate between
+    # the cell centres, so their outlines are curved: many distinct rows.
+    images = np.ones((64, 32, 32, 1), "float32")
+
+    def removal(blob_fraction):
+        layer = kca.layers.RandomCellMask(
+            fill_value=0.0,
+            min_cells=2,
+            max_cells=2,
+            whole_fraction=0.0,
+            fade_fraction=0.0,
+            blob_fraction=blob_fraction,
+            seed=5,
+        )
+        out = keras.ops.convert_to_numpy(layer(images, training=True))
+        return (out[..., 0] < 1.0).astype("uint8")
+
+    cells, blobs = removal(0.0), removal(1.0)
+    assert max(_distinct_rows(m) for m in cells) <= 3
+    partial = [m for m in blobs if 0 < m.mean() < 1]
+    assert len(partial) > 16
+    assert np.mean([_distinct_rows(m) > 3 for m in partial]) > 0.8
+
+
 # === Hardening in the model ===
 
 
@@ -206,6 +236,72 @@ def test_the_objective_judges_with_the_hardened_copy():
         atol=1e-5,
     )
 
+
+
+def test_the_judge_sees_the_mask_eroded_by_the_erosion():
+    square = np.zeros((2, 16, 16, 1), "float32")
+    square[:, 4:12, 4:12] = 1.0
+    square[1, :, :4] = 1.0  # a band on the image's left border
+
+    def eroded(erosion):
+        hardening = kca.models.DetectorHardening(erosion=erosion)
+        masks = hardening.judged_masks(keras.ops.convert_to_tensor(square))
+        return keras.ops.convert_to_numpy(masks)[..., 0]
+
+    np.testing.assert_array_equal(eroded(0), square[..., 0])
+    one, two = eroded(1), eroded(2)
+    assert one[0].sum() == 36 and two[0].sum() == 16  # 6 x 6 and 4 x 4
+    assert one[0, 5:11, 5:11].all() and not one[0, 4].any()
+    # Outside the image nothing counts: the border band keeps its edge.
+    assert one[1, 8, 0] == 1.0 and one[1, 0, 0] == 1.0
+    # "auto": 1 pixel per 32 of the shorter side, at least 1.
+    auto = kca.models.DetectorHardening()
+    sizes = {side: auto.erosion_pixels(side, 300) for side in (16, 48, 64, 224)}
+    assert sizes == {16: 1, 48: 2, 64: 2, 224: 7}
+    with pytest.raises(ValueError, match="erosion"):
+        kca.models.DetectorHardening(erosion=-1)
+    with pytest.raises(ValueError, match="erosion"):
+        kca.models.DetectorHardening(erosion=1.5)
+    # Round trip; a file saved before the erosion judged the mask itself.
+    config = kca.models.DetectorHardening(erosion=3).get_config()
+    assert kca.models.DetectorHardening.from_config(config).erosion == 3
+    del config["erosion"]
+    assert kca.models.DetectorHardening.from_config(config).erosion == 0
+
+
+def test_the_objective_judges_what_the_eroded_mask_leaves_out():
+    images = tiny_images(4)
+    labels = np.arange(4) % NUM_CLASSES
+    for erosion in (0, 3):
+        model = _model(kca.models.DetectorHardening(erosion=erosion))
+        terms = model.compute_terms(images, labels)
+        masks = terms["masks"]
+        judged = model.hardening.judged_masks(masks)
+        if erosion:  # the eroded mask removes less than the mask
+            gap = keras.ops.convert_to_numpy(masks - judged)
+            assert gap.min() >= -1e-7 and gap.max() > 1e-3
+        _, masked_out = model.apply_masks(
+            kca.utils.images.to_unit_range(images), judged
+        )
+        expected = keras.ops.log_softmax(model.judge(masked_out), axis=-1)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(terms["detector_log_probs"]),
+            keras.ops.convert_to_numpy(expected),
+            atol=1e-5,
+        )
+    # The paper's recipe judges the mask itself.
+    plain = _model(hardening=False)
+    terms = plain.compute_terms(images, labels)
+    _, masked_out = plain.apply_masks(
+        kca.utils.images.to_unit_range(images), terms["masks"]
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(terms["detector_log_probs"]),
+        keras.ops.convert_to_numpy(
+            keras.ops.log_softmax(plain.detector(masked_out), axis=-1)
+        ),
+        atol=1e-5,
+    )
 
 def test_a_generator_is_judged_unhardened_with_a_warning():
     model = _model(kca.models.DetectorHardening(epochs=1), fill_value=0.5)

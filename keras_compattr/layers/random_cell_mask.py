@@ -20,8 +20,10 @@ class RandomCellMask(layers.Layer):
     `whole_fraction` of the images is left whole, and in a share
     `fade_fraction` the removed cells are only faded towards the fill
     value (by a strength drawn uniformly in `[0, 1]`), as a soft mask
-    fades pixels. The masks are drawn independently of the images and
-    labels, so their shape carries no class information.
+    fades pixels. In a share `blob_fraction` of the images the holes are
+    blobs with curved outlines instead of square cells. The masks are
+    drawn independently of the images and labels, so their shape carries
+    no class information.
 
     A classifier trained behind this layer still recognises a class from
     part of its evidence: the judge of the masked-out image in
@@ -38,6 +40,9 @@ class RandomCellMask(layers.Layer):
         whole_fraction: float in `[0, 1]`, share of images left whole.
         fade_fraction: float in `[0, 1]`, share of images whose removed
             cells are faded rather than removed.
+        blob_fraction: float in `[0, 1]`, share of images whose holes are
+            blobs with curved outlines (the cell noise interpolated
+            between cell centres) rather than unions of square cells.
         seed: int or `None`, seed of the layer's random generator.
         **kwargs: base layer keyword arguments such as `name`.
 
@@ -66,6 +71,7 @@ class RandomCellMask(layers.Layer):
         max_cells=16,
         whole_fraction=0.25,
         fade_fraction=0.25,
+        blob_fraction=0.0,
         seed=None,
         **kwargs,
     ):
@@ -79,6 +85,7 @@ class RandomCellMask(layers.Layer):
         for name, value in (
             ("whole_fraction", whole_fraction),
             ("fade_fraction", fade_fraction),
+            ("blob_fraction", blob_fraction),
         ):
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(
@@ -90,6 +97,7 @@ class RandomCellMask(layers.Layer):
         self.max_cells = int(max_cells)
         self.whole_fraction = float(whole_fraction)
         self.fade_fraction = float(fade_fraction)
+        self.blob_fraction = float(blob_fraction)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = False
@@ -115,14 +123,35 @@ class RandomCellMask(layers.Layer):
         )
         rows = (ops.arange(height, dtype="float32") + 0.5) / height
         columns = (ops.arange(width, dtype="float32") + 0.5) / width
-        row = ops.floor(rows[None, :, None] * cells + uniform(per_image))
-        column = ops.floor(columns[None, None, :] * cells + uniform(per_image))
-        cell = ops.cast(row * side + column, "int32")  # (N, H, W)
+        # Continuous cell coordinates of each pixel, the grid shifted by a
+        # random offset in [0, 1) cell.
+        row = rows[None, :, None] * cells + uniform(per_image)
+        column = columns[None, None, :] * cells + uniform(per_image)
         noise = uniform((batch_size, side * side))
-        pixel_noise = ops.take_along_axis(
-            noise, ops.reshape(cell, (batch_size, height * width)), axis=1
+
+        def lookup(r, c):
+            r = ops.clip(r, 0.0, side - 1.0)
+            c = ops.clip(c, 0.0, side - 1.0)
+            cell = ops.cast(r * side + c, "int32")
+            values = ops.take_along_axis(
+                noise, ops.reshape(cell, (batch_size, height * width)), axis=1
+            )
+            return ops.reshape(values, (batch_size, height, width))
+
+        # Cells: the noise is constant over each cell (square holes).
+        cell_noise = lookup(ops.floor(row), ops.floor(column))
+        # Blobs: the noise is interpolated between cell centres, so the
+        # holes have curved outlines of every shape.
+        r0, c0 = ops.floor(row - 0.5), ops.floor(column - 0.5)
+        fr, fc = row - 0.5 - r0, column - 0.5 - c0
+        blob_noise = (
+            (1 - fr) * (1 - fc) * lookup(r0, c0)
+            + (1 - fr) * fc * lookup(r0, c0 + 1)
+            + fr * (1 - fc) * lookup(r0 + 1, c0)
+            + fr * fc * lookup(r0 + 1, c0 + 1)
         )
-        pixel_noise = ops.reshape(pixel_noise, (batch_size, height, width))
+        blobs = ops.cast(uniform(per_image) < self.blob_fraction, "float32")
+        pixel_noise = blobs * blob_noise + (1.0 - blobs) * cell_noise
         removed = ops.cast(pixel_noise < uniform(per_image), "float32")
         whole = ops.cast(uniform(per_image) < self.whole_fraction, "float32")
         faded = ops.cast(uniform(per_image) < self.fade_fraction, "float32")
@@ -153,6 +182,7 @@ class RandomCellMask(layers.Layer):
                 "max_cells": self.max_cells,
                 "whole_fraction": self.whole_fraction,
                 "fade_fraction": self.fade_fraction,
+                "blob_fraction": self.blob_fraction,
                 "seed": self.seed,
             }
         )

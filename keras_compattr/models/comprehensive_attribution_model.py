@@ -114,7 +114,8 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             detector judges as it is), or a `DetectorHardening`. With it,
             the masked-out image is judged by `judge`, a copy of the
             detector that the first `fit` fine-tunes on images with random
-            parts removed, so that a mask must cover all of the evidence.
+            parts removed, so that a mask must cover all of the evidence,
+            and sees the mask eroded by its `erosion` (2 pixels at 64 px).
         objective: a `keras_compattr.losses.CometObjective`, whose docs
             detail the arguments `detector_weight` to `smoothness_weight`
             above: those are its short form, and are refused alongside it.
@@ -130,8 +131,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
 
     import keras_compattr as kca
 
-    # A tiny budget that runs in seconds; use more images and epochs
-    # (e.g. 1600 images, 8 + 10 epochs) for meaningful masks.
+    # A tiny budget; use e.g. 1600 images, 8 + 10 epochs for real masks.
     data = kca.datasets.synthetic(num_images=64, image_size=32, seed=0)
     # Stage 1: the detector, a classifier trained on full images.
     detector = kca.models.build_classifier(
@@ -205,10 +205,8 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         )
         checks.check_output_kind("detector_output", detector_output)
         checks.check_output_kind("predictor_output", predictor_output)
-        # Backbones, classifiers with their own preprocessing and recipe
-        # names become functional models on [0, 1] images (see
-        # `keras_compattr.models.adapters`); models that already do the
-        # job pass unchanged.
+        # Backbones, wrapped classifiers and recipe names become models
+        # on [0, 1] images (`keras_compattr.models.adapters`).
         selector, predictor, detector = adapters.resolve_networks(
             selector, predictor, detector, input_shape, num_classes
         )
@@ -256,7 +254,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         self.fill_adapted = self.add_weight(
             shape=(),
             initializer=keras.initializers.Constant(
-                0.0 if fill_value is None else 1.0
+                float(fill_value is not None)
             ),
             trainable=False,
             name="fill_adapted",
@@ -333,11 +331,8 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
 
     @property
     def judge(self):
-        """The network that judges the masked-out image.
-
-        The detector's hardened copy (`hardening`, the default), or the
-        detector itself (`hardening=False`).
-        """
+        """The network that judges the masked-out image: the detector's
+        hardened copy (the default), or the detector (`hardening=False`)."""
         if self.hardening is None:
             return self.detector
         return self.hardened_detector
@@ -392,7 +387,9 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         images = to_unit_range(images)
         mask_logits = self.compute_mask_logits(images, training=training)
         masks = ops.sigmoid(mask_logits)
-        masked_in, masked_out = self.apply_masks(images, masks)
+        masked_in, _ = self.apply_masks(images, masks)
+        judged = hardening_lib.judged_masks(self.hardening, masks)
+        _, masked_out = self.apply_masks(images, judged)
         # A frozen predictor (`LearnedMask`'s classifier) runs in inference
         # mode: no dropout, and batch norm on its moving statistics.
         predictor_log_probs = log_probabilities(
@@ -531,8 +528,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        # Deserialisation consumes nested dicts: work on a copy.
-        config = copy.deepcopy(config)
+        config = copy.deepcopy(config)  # deserialising consumes dicts
         # Files saved before `frozen_config` hold the detector's training
         # state: restoring it warns, and COMET never uses it.
         config["detector"].pop("compile_config", None)
