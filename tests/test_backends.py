@@ -5,15 +5,20 @@ process tests one backend. The README's single test command runs on
 TensorFlow; these tests run other test files on JAX and on torch and fail,
 with the child's report, if any of them fails there.
 
-- JAX: every other test file that exercises backend code (not those of
-  `BACKEND_INDEPENDENT_FILES`), in 2 shards. The short training run and
-  the example scripts join with `--run-large`.
-- torch: `test_torch_backend.py` and `test_routing.py` (the core
-  contract: fit, evaluate, predict, explain, save/load, frozen detector,
-  exact gradient routing,
-  gradient explainers, mixed precision, exact resume). With `--run-large`
-  the files of `TORCH_LARGE_FILES` join it: they repeat that contract
-  more broadly and take about 10 minutes on torch's eager CPU execution.
+- JAX: the files of `JAX_FILES`, in 2 shards: the trainer's JAX step,
+  gradient routing, the objective and area control, the grouped
+  optimizer, the gradient explainers, mixed precision, loading and exact
+  resume. With `--run-large` every other test file that exercises backend
+  code joins it (not those of `BACKEND_INDEPENDENT_FILES`): the command
+  line, the benchmark, the metrics, the docstrings, ... repeat on JAX what
+  the TensorFlow run checks, for about 20 minutes on 2 loaded cores.
+- torch: `test_torch_backend.py`, `test_routing.py` and bfloat16 mixed
+  precision (the core contract: fit, evaluate, predict, explain,
+  save/load, frozen detector, exact gradient routing, gradient
+  explainers, mixed precision against float32, exact resume). With
+  `--run-large` the files of `TORCH_LARGE_FILES` join it: they repeat that
+  contract more broadly and take about 10 minutes on torch's eager CPU
+  execution.
 """
 
 import importlib.util
@@ -28,8 +33,30 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 SHARDS = 2
 
-# Checked on torch. Other files still hold TensorFlow- or JAX-only code
-# (tf.data-only paths, jit checks, backend-specific gradient helpers).
+# Checked on JAX by default: the files that exercise the backend's own
+# code paths (`keras_compattr/backend/jax.py` and what it steps).
+JAX_FILES = (
+    "test_area_control.py",
+    "test_comet_objective.py",
+    "test_explainers.py",
+    "test_grouped_optimizer.py",
+    "test_loading.py",
+    "test_mixed_precision.py",
+    "test_model.py",
+    "test_resume.py",
+    "test_routing.py",
+    "test_training.py",
+)
+# Checked on torch by default.
+TORCH_FILES = (
+    "test_torch_backend.py",
+    "test_routing.py",
+    "test_mixed_precision.py::"
+    "test_mixed_precision_trains_with_float32_terms[mixed_bfloat16]",
+)
+# Checked on torch with --run-large. Other files still hold TensorFlow- or
+# JAX-only code (tf.data-only paths, jit checks, backend-specific gradient
+# helpers).
 TORCH_LARGE_FILES = (
     "test_model.py",
     "test_explainers.py",
@@ -65,9 +92,7 @@ BACKEND_INDEPENDENT_FILES = (
 def _jax_files(run_large):
     skipped = {os.path.basename(__file__), *BACKEND_INDEPENDENT_FILES}
     if not run_large:
-        # The training run and the example scripts repeat, on JAX, code
-        # paths the other tests cover there; they take minutes on a CPU.
-        skipped |= {"test_learning.py", "test_examples.py"}
+        return sorted(JAX_FILES)
     return sorted(
         name
         for name in os.listdir(HERE)
@@ -127,7 +152,7 @@ def test_suite_passes_on_torch(request):
     if importlib.util.find_spec("torch") is None:
         pytest.skip("install the [torch] or [test] extra")
     run_large = request.config.getoption("--run-large")
-    files = ["test_torch_backend.py", "test_routing.py"]
+    files = list(TORCH_FILES)
     if run_large:
-        files += TORCH_LARGE_FILES
+        files = [*TORCH_FILES[:2], *TORCH_LARGE_FILES]
     _run_child("torch", files, run_large, TORCH_DESELECTED)

@@ -8,7 +8,7 @@ from keras_compattr.evaluation import evaluate_explanations
 from keras_compattr.evaluation import format_table
 from keras_compattr.evaluation import unit_maps
 from keras_compattr.evaluation.benchmark import COMET_VARIANTS
-from keras_compattr.evaluation.benchmark import POST_HOC
+from keras_compattr.evaluation.benchmark import METHODS
 from keras_compattr.evaluation.benchmark import _aggregate
 
 
@@ -111,16 +111,29 @@ def test_format_table_and_seed_aggregation():
     assert "sparseness" not in table  # no value in any column
 
 
+# The default suite runs three rows, one of each kind (COMET, a gradient
+# map, a perturbation map); --run-large runs every row (about 4 minutes on
+# 2 loaded cores).
+THREE_ROWS = ("COMET (default)", "Grad-CAM", "RISE")
+
+
 @pytest.mark.filterwarnings("ignore:The detector has accuracy")
-def test_quick_benchmark_from_the_command_line(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "methods",
+    [THREE_ROWS, pytest.param(METHODS, marks=pytest.mark.large)],
+    ids=["three_rows", "every_row"],
+)
+def test_quick_benchmark_from_the_command_line(tmp_path, capsys, methods):
     from keras_compattr.cli import main
 
     output = os.path.join(tmp_path, "bench")
-    assert main(["benchmark", "--quick", "--output", output]) == 0
+    arguments = ["benchmark", "--quick", "--output", output]
+    if methods != METHODS:
+        arguments += ["--methods", *methods]
+    assert main(arguments) == 0
     with open(os.path.join(output, "benchmark.json")) as f:
         report = json.load(f)
-    methods = [name for name, _ in COMET_VARIANTS] + list(POST_HOC)
-    assert list(report["results"]) == methods
+    assert list(report["results"]) == list(methods)
     for name, results in report["results"].items():
         assert 0.0 <= results["pxap"] <= 100.0, name
         assert 0.0 <= results["all_parts_covered"] <= 1.0, name
@@ -129,8 +142,10 @@ def test_quick_benchmark_from_the_command_line(tmp_path, capsys):
         assert results["images_per_second"] > 0, name
         assert 0.0 <= results["judge_masked_out_accuracy"] <= 1.0, name
     for name, _ in COMET_VARIANTS:
-        assert report["results"][name]["masked_out_accuracy"] is not None
+        if name in methods:
+            assert report["results"][name]["masked_out_accuracy"] is not None
     assert report["config"]["quick"] is True
+    assert report["config"]["methods"] == list(methods)
     with open(os.path.join(output, "benchmark.md")) as f:
         table = f.read()
     assert table.startswith("| metric | COMET (default) |")

@@ -1,9 +1,10 @@
 """COMET's core contract on the PyTorch backend.
 
-`tests/test_backends.py` runs this file on torch in a child process (the
-rest of the suite joins that run with `--run-large`). On TensorFlow and JAX
-the same contract is tested by `test_model.py`, `test_resume.py` and
-`test_mixed_precision.py`, so this file skips there.
+`tests/test_backends.py` runs this file on torch in a child process, with
+`test_routing.py` and `test_mixed_precision.py`'s bfloat16 case (the rest
+of the suite joins that run with `--run-large`). On TensorFlow and JAX the
+same contract is tested by `test_model.py` and `test_resume.py`, so this
+file skips there.
 """
 
 import os
@@ -109,24 +110,6 @@ def test_gradient_explainers(data):
     np.testing.assert_allclose(
         (shifted_scores - scores) / step, grads[:, 5, 7, 1], atol=2e-2
     )
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16"])
-def test_mixed_precision(data, policy):
-    previous = keras.config.dtype_policy()
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        model = tiny_model(fill_value=0.5)
-        model.compile()
-        history = _fit(model, data)
-        terms = model.compute_terms(data["images"][:4], data["labels"][:4])
-        masks = model.explain(data["images"][:4], verbose=0)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-    assert all(np.isfinite(v[0]) for v in history.history.values())
-    for name in ("selector_loss", "predictor_loss", "detector_loss", "masks"):
-        assert keras.backend.standardize_dtype(terms[name].dtype) == "float32"
-    assert masks.dtype == np.float32 and np.isfinite(masks).all()
 
 
 class _InterruptAt(keras.callbacks.Callback):

@@ -16,14 +16,15 @@ The package, one module per concern:
 - `data`: which data set, split and images a command reads;
 - `common`: `CommandError`, printing and model files.
 
-Only `main` and `build_parser` are public. Keras and TensorFlow are
-imported when a command runs, never by `--help`.
+Only `main` and `build_parser` are public. Importing the package imports
+Keras and its backend; on the command line TensorFlow's start-up log lines
+are silenced unless `TF_CPP_MIN_LOG_LEVEL` is set (see
+`keras_compattr._environment`).
 """
 
 import sys
 import warnings
 
-from keras_compattr import _environment
 from keras_compattr.cli.common import CommandError
 from keras_compattr.cli.config import apply_config
 from keras_compattr.cli.parser import build_parser
@@ -84,9 +85,6 @@ def _run(parser, args, argv):
         if args.config:
             args = apply_config(parser, args, argv)
         check_arguments(args)
-        # Only now, with the arguments known good: Keras, TensorFlow and
-        # their start-up lines (silenced unless TF_CPP_MIN_LOG_LEVEL is set).
-        _environment.import_backend_quietly()
         args.handler(args)
     except (ValueError, FileNotFoundError) as error:
         # Advice worded for the command line where the error has it.

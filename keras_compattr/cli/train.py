@@ -16,15 +16,8 @@ from keras_compattr.cli.parser import add_command
 from keras_compattr.cli.parser import add_option
 from keras_compattr.cli.parser import add_shared_options
 from keras_compattr.cli.parser import image_size
+from keras_compattr.models.recipes import RECIPES
 
-# Recipe names of `keras_compattr.models.RECIPES`, plus the small networks.
-RECIPES = (
-    "mobilenet_v3_small",
-    "mobilenet_v3_large",
-    "resnet18",
-    "resnet50",
-    "efficientnet_v2_b0",
-)
 SELECTORS = ("tiny", *RECIPES)
 PREDICTORS = ("small", *RECIPES)
 

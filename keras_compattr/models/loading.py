@@ -1,6 +1,5 @@
 """Loading saved `ComprehensiveAttributionModel`s with clear errors."""
 
-import importlib
 import json
 import os
 import zipfile
@@ -130,7 +129,4 @@ def load_model(
             f"{tuple(input_shape)} was asked for. Resize the images, or "
             "pass the matching `input_shape`."
         )
-    # Registers the package's serialisables that a saved model may hold.
-    for name in ("layers", "losses", "metrics", "training"):
-        importlib.import_module(f"keras_compattr.{name}")
     return keras.saving.load_model(path, compile=compile, safe_mode=safe_mode)
