@@ -87,10 +87,10 @@ def test_the_default_model_learns_complete_masks():
     # images; chance is 25%. Seed 0 on TensorFlow (CPU), with the judge's
     # 1-pixel erosion: detector 0.81, accuracy 0.67, part coverage 0.99,
     # every part covered in all images, mean mask 0.81 (0.59 before the
-    # erosion, when part coverage was 0.88). A broken objective fails: without the
-    # detector term (`detector_weight=0`) the masks shrink to nothing (part
-    # coverage 0.00, masked-out 0.80), and so they do with the chance
-    # hinge's sign flipped (0.00, 0.79).
+    # erosion, when part coverage was 0.88). A broken objective fails:
+    # without the detector term (`detector_weight=0`) the masks shrink to
+    # nothing (part coverage 0.00, masked-out 0.80), and so they do with
+    # the chance hinge's sign flipped (0.00, 0.79).
     results = _train_the_default_model()
     assert results["detector_accuracy"] > 0.5, results  # a usable detector
     assert results["accuracy"] > 0.45, results
