@@ -6,7 +6,8 @@ TensorFlow; these tests run other test files on JAX and on torch and fail,
 with the child's report, if any of them fails there.
 
 - JAX: the files of `JAX_FILES`, in 2 shards: the trainer's JAX step,
-  gradient routing, the objective and area control, the grouped
+  gradient routing, the objective (the area control's own file, whose
+  XLA test alone takes minutes, joins with `--run-large`), the grouped
   optimizer, the gradient explainers, mixed precision, loading and exact
   resume. With `--run-large` every other test file that exercises backend
   code joins it (not those of `BACKEND_INDEPENDENT_FILES`): the command
@@ -36,7 +37,6 @@ SHARDS = 2
 # Checked on JAX by default: the files that exercise the backend's own
 # code paths (`keras_compattr/backend/jax.py` and what it steps).
 JAX_FILES = (
-    "test_area_control.py",
     "test_comet_objective.py",
     "test_explainers.py",
     "test_grouped_optimizer.py",
