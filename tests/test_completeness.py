@@ -255,7 +255,7 @@ def test_the_judge_sees_the_mask_eroded_by_the_erosion():
     # Outside the image nothing counts: the border band keeps its edge.
     assert one[1, 8, 0] == 1.0 and one[1, 0, 0] == 1.0
     # "auto": 1 pixel per 32 of the shorter side, at least 1.
-    auto = kca.models.DetectorHardening()
+    auto = kca.models.DetectorHardening(erosion="auto")
     sizes = {side: auto.erosion_pixels(side, 300) for side in (16, 48, 64, 224)}
     assert sizes == {16: 1, 48: 2, 64: 2, 224: 7}
     with pytest.raises(ValueError, match="erosion"):

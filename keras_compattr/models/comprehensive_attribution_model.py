@@ -115,7 +115,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             the masked-out image is judged by `judge`, a copy of the
             detector that the first `fit` fine-tunes on images with random
             parts removed, so that a mask must cover all of the evidence,
-            and sees the mask eroded by its `erosion` (2 pixels at 64 px).
+            optionally of the mask eroded by its `erosion` pixels.
         objective: a `keras_compattr.losses.CometObjective`, whose docs
             detail the arguments `detector_weight` to `smoothness_weight`
             above: those are its short form, and are refused alongside it.

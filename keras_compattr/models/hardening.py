@@ -121,15 +121,15 @@ class DetectorHardening:
     the class from the shape of a hole. `hardening=False` in the model
     gives the paper's recipe (the frozen detector as it is).
 
-    The judge also sees a little more than the mask leaves out: the mask
-    eroded by `erosion` pixels (`judged_masks`), so that a band at the
-    inner edge of every selected region counts as left out. Without it
-    even a hardened judge lets a mask stop a rim short of the evidence:
-    a rim a pixel or two wide is recognised by no judge, and the area
-    pressure stops the mask where the judge stops finding the class. With
-    it, the evidence within `erosion` pixels of the mask's edge must also
-    leave the judge at chance, so the mask covers each part of the
-    evidence out to its edge.
+    With `erosion` (off by default), the judge also sees a little more than
+    the mask leaves out: the mask eroded by `erosion` pixels
+    (`judged_masks`), so that a band at the inner edge of every selected
+    region counts as left out. Without it even a hardened judge lets a mask
+    stop a rim short of the evidence: a rim a pixel or two wide is
+    recognised by no judge, and the area pressure stops the mask where the
+    judge stops finding the class. With it, the evidence within `erosion`
+    pixels of the mask's edge must also leave the judge at chance, so the
+    mask covers each part of the evidence out to its edge.
 
     Args:
         epochs: int >= 1, fine-tuning epochs over the training data.
@@ -145,7 +145,8 @@ class DetectorHardening:
         blob_fraction: float in `[0, 1]`, share of images whose holes are
             curved blobs rather than square cells.
         seed: int or `None`, seed of the random masks.
-        erosion: int >= 0 or `"auto"`, pixels by which the mask is eroded
+        erosion: int >= 0 or `"auto"` (default 0: off), pixels by which
+            the mask is eroded
             before the judge sees what it leaves out (`judged_masks`).
             `"auto"`: 1 pixel per 32 of the image's shorter side, at
             least 1 (2 at 48 to 79 px, 7 at 224 px). 0 judges the mask
@@ -192,7 +193,7 @@ class DetectorHardening:
         fade_fraction=0.25,
         blob_fraction=0.0,
         seed=None,
-        erosion="auto",
+        erosion=0,
     ):
         if int(epochs) < 1:
             raise ValueError(
