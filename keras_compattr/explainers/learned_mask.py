@@ -1,7 +1,6 @@
 """`LearnedMask`: a comprehensive mask of a classifier the user already has."""
 
 import copy
-import inspect
 import math
 import types
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from keras_compattr.api_export import keras_compattr_export
 from keras_compattr.models.adapters import as_detector
+from keras_compattr.models.checks import keras_arguments
 from keras_compattr.models.comprehensive_attribution_model import (
     ComprehensiveAttributionModel,
 )
@@ -241,7 +241,7 @@ class LearnedMask(ComprehensiveAttributionModel):
         Returns:
             The Keras `History`.
         """
-        kwargs = _keras_arguments(keras.Model.fit, x, y, args, kwargs)
+        kwargs = keras_arguments(keras.Model.fit, x, y, args, kwargs)
         batch_size = kwargs.get("batch_size") or 32
         if not self.compiled:
             self.compile(
@@ -280,7 +280,7 @@ class LearnedMask(ComprehensiveAttributionModel):
         (the judge on the masked-out images), `mask_area` and the loss
         terms. See `ComprehensiveAttributionModel.evaluate`.
         """
-        kwargs = _keras_arguments(keras.Model.evaluate, x, y, args, kwargs)
+        kwargs = keras_arguments(keras.Model.evaluate, x, y, args, kwargs)
         x, y = self._labelled(x, y, kwargs.get("batch_size") or 32)
         if not self.compiled:
             self.compile()
@@ -468,17 +468,6 @@ class _LabelledPyDataset(keras.utils.PyDataset):
         if isinstance(batch, (tuple, list)):
             batch = batch[0]
         return self.label_batch(batch)
-
-
-def _keras_arguments(method, x, y, args, kwargs):
-    """`method`'s arguments after `x` and `y`, by name, as Keras binds
-    them (so that `fit(x, None, 32, 8)` is batch size 32, 8 epochs)."""
-    bound = inspect.signature(method).bind(None, x, y, *args, **kwargs)
-    arguments = dict(bound.arguments)
-    for name in ("self", "x", "y"):
-        arguments.pop(name, None)
-    arguments.update(arguments.pop("kwargs", {}))
-    return arguments
 
 
 def _unit_range_tf(images):
