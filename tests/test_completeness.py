@@ -237,7 +237,6 @@ def test_the_objective_judges_with_the_hardened_copy():
     )
 
 
-
 def test_the_judge_sees_the_mask_eroded_by_the_erosion():
     square = np.zeros((2, 16, 16, 1), "float32")
     square[:, 4:12, 4:12] = 1.0
@@ -267,6 +266,63 @@ def test_the_judge_sees_the_mask_eroded_by_the_erosion():
     assert kca.models.DetectorHardening.from_config(config).erosion == 3
     del config["erosion"]
     assert kca.models.DetectorHardening.from_config(config).erosion == 0
+    # The default is "auto".
+    assert kca.models.DetectorHardening().erosion == "auto"
+
+
+def test_the_erosion_passes_its_gradient_to_the_window_minimum():
+    # The pixel just outside a region's edge sets the eroded value of the
+    # region's rim, so it is the one the gradient asks to grow.
+    hardening = kca.models.DetectorHardening(erosion=1)
+    masks = np.zeros((1, 8, 8, 1), "float32")
+    masks[0, 2:7, 2:7] = 1.0
+    masks[0, 4, 1] = 0.5  # just outside the left edge, the lowest nearby
+    masks[0, 3, 1] = masks[0, 5, 1] = 0.7
+    weights = np.zeros((1, 8, 8, 1), "float32")
+    weights[0, 4, 2] = 1.0  # a rim pixel's eroded value
+
+    gradient = _gradient(
+        lambda m: keras.ops.sum(
+            hardening.judged_masks(m) * keras.ops.convert_to_tensor(weights)
+        ),
+        masks,
+    )[0, ..., 0]
+    expected = np.zeros((8, 8), "float32")
+    expected[4, 1] = 1.0
+    np.testing.assert_allclose(gradient, expected, atol=1e-6)
+
+
+def test_auto_erosion_is_off_with_a_fixed_budget():
+    # A budget sized to the evidence cannot pay for the band past its
+    # edge that the erosion asks for; the adaptive control can.
+    auto = kca.models.DetectorHardening()
+    assert auto.erosion_pixels(48, 48) == 2
+    assert auto.erosion_pixels(48, 48, area_budget=0.2) == 0
+    assert (
+        kca.models.DetectorHardening(erosion=3).erosion_pixels(
+            48, 48, area_budget=0.2
+        )
+        == 3
+    )
+    masks = keras.ops.convert_to_tensor(
+        np.random.default_rng(0).uniform(size=(1, 8, 8, 1)).astype("float32")
+    )
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(auto.judged_masks(masks, 0.2)),
+        keras.ops.convert_to_numpy(masks),
+    )
+    images = tiny_images(2)
+    for budget, eroded in (("auto", True), (0.3, False)):
+        model = _model(kca.models.DetectorHardening(), area_budget=budget)
+        terms = model.compute_terms(images, np.arange(2) % NUM_CLASSES)
+        _, masked_out = model.apply_masks(
+            kca.utils.images.to_unit_range(images), terms["masks"]
+        )
+        plain = keras.ops.log_softmax(model.judge(masked_out), axis=-1)
+        difference = np.abs(
+            keras.ops.convert_to_numpy(terms["detector_log_probs"] - plain)
+        ).max()
+        assert (difference > 1e-6) == eroded, (budget, difference)
 
 
 def test_the_objective_judges_what_the_eroded_mask_leaves_out():
@@ -302,6 +358,7 @@ def test_the_objective_judges_what_the_eroded_mask_leaves_out():
         ),
         atol=1e-5,
     )
+
 
 def test_a_generator_is_judged_unhardened_with_a_warning():
     model = _model(kca.models.DetectorHardening(epochs=1), fill_value=0.5)

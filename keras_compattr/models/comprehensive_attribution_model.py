@@ -114,8 +114,8 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             detector judges as it is), or a `DetectorHardening`. With it,
             the masked-out image is judged by `judge`, a copy of the
             detector that the first `fit` fine-tunes on images with random
-            parts removed, so that a mask must cover all of the evidence,
-            optionally of the mask eroded by its `erosion` pixels.
+            parts removed and that is shown the mask eroded by a few
+            pixels, so that a mask must cover all of the evidence.
         objective: a `keras_compattr.losses.CometObjective`, whose docs
             detail the arguments `detector_weight` to `smoothness_weight`
             above: those are its short form, and are refused alongside it.
@@ -315,8 +315,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             selector, self.mask_head, name="mask_model"
         )
         self._mask_model.build((None, *self.image_shape))
-        # Every variable exists now.
-        self.build((None, *self.image_shape))
+        self.build((None, *self.image_shape))  # every variable exists now
 
     detector_weight = _objective_setting("detector_weight")
     margin = _objective_setting("margin")
@@ -388,7 +387,8 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         mask_logits = self.compute_mask_logits(images, training=training)
         masks = ops.sigmoid(mask_logits)
         masked_in, _ = self.apply_masks(images, masks)
-        judged = hardening_lib.judged_masks(self.hardening, masks)
+        budget = self.objective.area_budget
+        judged = hardening_lib.judged_masks(self.hardening, masks, budget)
         _, masked_out = self.apply_masks(images, judged)
         # A frozen predictor (`LearnedMask`'s classifier) runs in inference
         # mode: no dropout, and batch norm on its moving statistics.

@@ -121,8 +121,8 @@ class DetectorHardening:
     the class from the shape of a hole. `hardening=False` in the model
     gives the paper's recipe (the frozen detector as it is).
 
-    With `erosion` (off by default), the judge also sees a little more than
-    the mask leaves out: the mask eroded by `erosion` pixels
+    With `erosion` (`"auto"` by default), the judge also sees a little more
+    than the mask leaves out: the mask eroded by `erosion` pixels
     (`judged_masks`), so that a band at the inner edge of every selected
     region counts as left out. Without it even a hardened judge lets a mask
     stop a rim short of the evidence: a rim a pixel or two wide is
@@ -145,12 +145,12 @@ class DetectorHardening:
         blob_fraction: float in `[0, 1]`, share of images whose holes are
             curved blobs rather than square cells.
         seed: int or `None`, seed of the random masks.
-        erosion: int >= 0 or `"auto"` (default 0: off), pixels by which
-            the mask is eroded
-            before the judge sees what it leaves out (`judged_masks`).
-            `"auto"`: 1 pixel per 32 of the image's shorter side, at
-            least 1 (2 at 48 to 79 px, 7 at 224 px). 0 judges the mask
-            itself.
+        erosion: int >= 0 or `"auto"` (the default), pixels by which the
+            mask is eroded before the judge sees what it leaves out
+            (`judged_masks`). `"auto"`: 1 pixel per 32 of the image's
+            shorter side, at least 1 (2 at 48 to 79 px, 7 at 224 px), with
+            the model's default `area_budget="auto"`, and none with a
+            fixed budget (see `erosion_pixels`). 0 judges the mask itself.
 
     Example:
 
@@ -193,7 +193,7 @@ class DetectorHardening:
         fade_fraction=0.25,
         blob_fraction=0.0,
         seed=None,
-        erosion=0,
+        erosion="auto",
     ):
         if int(epochs) < 1:
             raise ValueError(
@@ -234,21 +234,36 @@ class DetectorHardening:
         settings = {name: getattr(self, name) for name in _MASK_SETTINGS}
         return RandomCellMask(fill_value=fill_value, **settings)
 
-    def erosion_pixels(self, height, width):
-        """The erosion in pixels for images of `height` x `width`."""
-        if self.erosion == "auto":
-            return max(1, round(min(height, width) / 32))
-        return self.erosion
+    def erosion_pixels(self, height, width, area_budget="auto"):
+        """The erosion in pixels for images of `height` x `width`.
 
-    def judged_masks(self, masks):
+        `erosion="auto"` is 1 pixel per 32 of the shorter side, at least 1,
+        for a model whose area control is `area_budget="auto"`, and 0 for
+        one with a fixed budget: the erosion asks the mask to reach past
+        the evidence's edge, which the adaptive control pays for (it lets
+        masks grow while the judge still finds the class) and a budget
+        sized to the evidence does not. An int is used as it is.
+        """
+        if self.erosion != "auto":
+            return self.erosion
+        if area_budget != "auto":
+            return 0
+        return max(1, round(min(height, width) / 32))
+
+    def judged_masks(self, masks, area_budget="auto"):
         """`masks` `(N, H, W, 1)` eroded by `erosion` pixels (a min-pool).
 
         The judge sees the image with these masks' pixels removed, which
         keeps a band of `erosion` pixels at the inner edge of each
         selected region. At the image's border only pixels inside it
-        count. Gradients reach the smallest mask value of each window.
+        count. Gradients reach the smallest mask value of each window:
+        the pixel just outside a region's edge, the one that must grow for
+        the eroded mask to cover the evidence. `area_budget` is the
+        model's (see `erosion_pixels`).
         """
-        pixels = self.erosion_pixels(masks.shape[1], masks.shape[2])
+        pixels = self.erosion_pixels(
+            masks.shape[1], masks.shape[2], area_budget
+        )
         if pixels == 0:
             return masks
         size = 2 * pixels + 1
@@ -364,15 +379,16 @@ class DetectorHardening:
         return cls(**{"erosion": 0, **config})
 
 
-def judged_masks(hardening, masks):
+def judged_masks(hardening, masks, area_budget="auto"):
     """The masks whose removal the judge sees: eroded by `hardening`.
 
     `hardening` is the model's `DetectorHardening`, or `None` (the paper's
-    recipe: the judge sees what the masks themselves leave out).
+    recipe: the judge sees what the masks themselves leave out);
+    `area_budget` the model's objective's.
     """
     if hardening is None:
         return masks
-    return hardening.judged_masks(masks)
+    return hardening.judged_masks(masks, area_budget)
 
 
 def resolve_hardening(hardening):
