@@ -488,16 +488,6 @@ def test_every_command_takes_the_shared_options():
     assert args.area_budget == "auto" and args.verbose == 2
 
 
-def test_run_demo_keeps_its_old_import_path():
-    import keras_compattr.cli
-    from keras_compattr.evaluation import run_demo
-
-    with pytest.warns(DeprecationWarning, match="keras_compattr.evaluation"):
-        assert keras_compattr.cli.run_demo is run_demo
-    with pytest.raises(AttributeError):
-        keras_compattr.cli.no_such_name  # noqa: B018
-
-
 def test_commands_load_models_with_the_library_loader(tmp_path, capsys):
     import keras
 
@@ -692,9 +682,9 @@ def test_help_texts_and_faq_agree_with_the_code():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(os.path.join(root, "docs", "faq.md")) as f:
         faq = " ".join(f.read().split())
-    assert f'keeps the model\'s default (`"{model}"`' in faq
+    assert demo == model
     assert "`keras-compattr demo` and" in faq
-    assert f'use `"{demo}"` (as `demo --help` shows)' in faq
+    assert f'keep the model\'s default (`"{model}"`, as `demo --help`' in faq
 
 
 def test_figures_of_train_show_images_across_classes():

@@ -94,19 +94,3 @@ def _run(parser, args, argv):
         return 2
     return 0
 
-
-def __getattr__(name):
-    # `keras_compattr.cli.run_demo` was the demo's old home.
-    if name == "run_demo":
-        import warnings
-
-        from keras_compattr.evaluation import run_demo
-
-        warnings.warn(
-            "`keras_compattr.cli.run_demo` moved to "
-            "`keras_compattr.evaluation.run_demo`; the old name will go.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return run_demo
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,11 +22,11 @@ def add_parser(commands):
     add_option(
         demo,
         "hinge_reduction",
-        default="sample",
-        help="hinge on batch-mean losses or per image; the demo's default "
-        "is per image, the model's (and train's) batch",
+        default="batch",
+        help="hinge on batch-mean losses or per image (default: batch, as "
+        "the model's)",
     )
-    add_option(demo, "area_budget", default=0.2)
+    add_option(demo, "area_budget", default="auto")
     add_option(
         demo, "image_size", type=int, nargs=None, default=48, help="pixels"
     )

@@ -96,9 +96,8 @@ def add_parser(commands):
     add_option(
         train,
         "area_budget",
-        help="mask area budget t, or 'auto' (smallest complete mask); "
-        "default 0.2 for synthetic data (its evidence size is known), "
-        "'auto' otherwise (the paper's recipe: 0.6)",
+        help="mask area budget t, or 'auto' (default, as the model's: the "
+        "smallest complete mask); the paper's recipe: 0.6",
     )
     add_option(
         train,
@@ -372,7 +371,7 @@ def run(args):
     synthetic = is_synthetic(args.dataset)
     default_size = 48 if synthetic else 224
     height, width = image_size(args.image_size) or (default_size,) * 2
-    area_budget = args.area_budget or (0.2 if synthetic else "auto")
+    area_budget = args.area_budget or "auto"
     verbose = fit_verbosity(args.verbose)
     _join_cluster(args)
     keras.utils.set_random_seed(args.seed)
