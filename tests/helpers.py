@@ -8,17 +8,53 @@
   weights, round-trips its config, and works inside a saved model.
 - `run_model_saving_test(model, input_data, directory)`: a `.keras` round
   trip gives the same config and identical outputs.
+- `run_script_in_fresh_process(script, backend, *args)`: a script of
+  `tests/scripts` run by a new Python on `backend`, as a user's script
+  runs; returns the JSON its last line prints.
 
 Shapes are tiny (16x16 to 32x32) so that every check runs in seconds.
 """
 
+import importlib.util
 import json
 import os
+import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
+import pytest
 
 PACKAGE = "keras_compattr"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def run_script_in_fresh_process(script, backend, *args):
+    """Runs `tests/scripts/<script>` in a new process on `backend`.
+
+    Skips when the backend is not installed. Fails with the child's error
+    output if it fails; returns the JSON object of its last output line.
+    """
+    if backend != "tensorflow" and not importlib.util.find_spec(backend):
+        pytest.skip(f"install the [{backend}] or [test] extra")
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "ignore",
+            str(ROOT / "tests" / "scripts" / script),
+            *map(str, args),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert process.returncode == 0, process.stderr[-4000:]
+    return json.loads(process.stdout.splitlines()[-1])
 
 
 def as_json(config):

@@ -10,17 +10,13 @@ pages is imported first once more, with the package dropped from
 """
 
 import ast
-import importlib.util
-import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
+from tests.helpers import run_script_in_fresh_process
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "tests" / "scripts" / "import_orders.py"
 PACKAGE = ROOT / "keras_compattr"
 
 # The first line of a user's program differs per backend, so that three
@@ -34,19 +30,9 @@ FIRST = {
 
 @pytest.mark.parametrize("backend", sorted(FIRST))
 def test_every_module_and_documented_name_imports_first(backend):
-    if backend != "tensorflow" and not importlib.util.find_spec(backend):
-        pytest.skip(f"install the [{backend}] or [test] extra")
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.run(
-        [sys.executable, "-W", "ignore", str(SCRIPT), FIRST[backend]],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_script_in_fresh_process(
+        "import_orders.py", backend, FIRST[backend]
     )
-    assert process.returncode == 0, process.stderr[-4000:]
-    result = json.loads(process.stdout.splitlines()[-1])
     assert result["failures"] == {}
     assert result["targets"] > 100
 

@@ -6,12 +6,7 @@ On TensorFlow in this process; on JAX and torch in fresh processes
 module and which also loads a file saved here).
 """
 
-import importlib.util
-import json
 import os
-import pathlib
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -20,10 +15,9 @@ import pytest
 import keras_compattr as kca
 from keras_compattr.explainers import LearnedMask
 from tests.helpers import run_model_saving_test
+from tests.helpers import run_script_in_fresh_process
 from tests.helpers import run_serialization_test
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "tests" / "scripts" / "learned_mask_contract.py"
 SHAPE = (16, 16, 3)
 K = 3
 
@@ -237,24 +231,14 @@ def test_default_selector_follows_the_image_size():
 )
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_contract_on_other_backends(backend, fitted, tmp_path):
-    if not importlib.util.find_spec(backend):
-        pytest.skip(f"install the [{backend}] or [test] extra")
     explainer, images = fitted["explainer"], fitted["images"][:4]
     saved = os.path.join(tmp_path, "learned_mask.keras")
     explainer.save(saved)
     maps_file = os.path.join(tmp_path, "maps.npz")
     np.savez(maps_file, images=images, maps=explainer.explain(images))
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.run(
-        [sys.executable, "-W", "ignore", str(SCRIPT), saved, maps_file],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    found = run_script_in_fresh_process(
+        "learned_mask_contract.py", backend, saved, maps_file
     )
-    assert process.returncode == 0, process.stderr[-4000:]
-    found = json.loads(process.stdout.splitlines()[-1])
     assert found["backend"] == backend
     assert found["reloaded_difference"] < 1e-5
     assert found["num_weights"] > 10

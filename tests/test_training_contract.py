@@ -10,35 +10,15 @@ Each backend runs `tests/scripts/training_contract.py` in a fresh process
   is one model given as both predictor and detector.
 """
 
-import importlib.util
-import json
-import os
-import pathlib
-import subprocess
-import sys
-
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "tests" / "scripts" / "training_contract.py"
+from tests.helpers import run_script_in_fresh_process
 
 
 @pytest.fixture(scope="module", params=["tensorflow", "jax", "torch"])
 def contract(request):
     backend = request.param
-    if backend != "tensorflow" and not importlib.util.find_spec(backend):
-        pytest.skip(f"install the [{backend}] or [test] extra")
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.run(
-        [sys.executable, "-W", "ignore", str(SCRIPT)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert process.returncode == 0, process.stderr[-4000:]
-    result = json.loads(process.stdout.splitlines()[-1])
+    result = run_script_in_fresh_process("training_contract.py", backend)
     assert result["backend"] == backend
     return result
 

@@ -110,16 +110,7 @@ def run(args):
         evaluator = keras.saving.load_model(args.evaluator)
     fast_evaluator = CompiledClassifier(evaluator)
     keras.utils.set_random_seed(args.seed)
-    data = load_arrays(
-        args.dataset,
-        args.split,
-        tuple(model.image_shape[:2]),
-        args.max_images,
-        args.seed,
-        data_dir=args.data_dir,
-        download=args.download,
-        skip_bad_images=args.skip_bad_images,
-    )
+    data = _load_split(model, args, args.split, args.max_images)
     images, labels = data["images"], data["labels"]
     check_model_classes(
         args.model, model.num_classes, args.dataset, data["class_names"]
@@ -199,20 +190,25 @@ def run(args):
     return results
 
 
-def _learned_mask(model, args):
-    """A `LearnedMask` of the model's detector, fitted on training images."""
-    from keras_compattr import explainers
-
-    train = load_arrays(
+def _load_split(model, args, split, max_images):
+    """`split` of `--dataset` at the model's image size, as arrays."""
+    return load_arrays(
         args.dataset,
-        "train",
+        split,
         tuple(model.image_shape[:2]),
-        args.learned_mask_images,
+        max_images,
         args.seed,
         data_dir=args.data_dir,
         download=args.download,
         skip_bad_images=args.skip_bad_images,
     )
+
+
+def _learned_mask(model, args):
+    """A `LearnedMask` of the model's detector, fitted on training images."""
+    from keras_compattr import explainers
+
+    train = _load_split(model, args, "train", args.learned_mask_images)
     echo(
         f"Training learned_mask (a LearnedMask of the detector) on "
         f"{len(train['images'])} training images for "
