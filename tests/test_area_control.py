@@ -370,6 +370,7 @@ def test_custom_area_multiplier_round_trips(data):
         tiny_model(area_budget=kca.losses.AreaMultiplier(5))
 
 
+@pytest.mark.large  # minutes of XLA compiling; one step: test_model.py
 def test_auto_budget_under_xla_matches_eager(data):
     images, labels = data["images"][:16], data["labels"][:16]
     states = []

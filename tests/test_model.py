@@ -114,6 +114,12 @@ def test_jit_compile_true_matches_eager(data):
                 test_logs,
                 model.predict(images, verbose=0),
                 model.explain(images, verbose=0),
+                # The default `area_budget="auto"`: its state steps in
+                # `train_step`, under XLA too.
+                [
+                    keras.ops.convert_to_numpy(v)
+                    for v in model.area_control.weights
+                ],
             )
         )
         assert model._mask_model.jit_compile is jit
@@ -125,6 +131,9 @@ def test_jit_compile_true_matches_eager(data):
             )
     np.testing.assert_allclose(eager[2], compiled[2], atol=1e-4)
     np.testing.assert_allclose(eager[3], compiled[3], atol=1e-4)
+    assert len(eager[4]) > 0
+    for state, compiled_state in zip(eager[4], compiled[4]):
+        np.testing.assert_allclose(state, compiled_state, rtol=1e-4, atol=1e-5)
 
 
 def test_uint8_images_are_scaled(data):

@@ -48,9 +48,8 @@ class ExplanationMonitor(keras.callbacks.Callback):
     test = kca.datasets.synthetic(num_images=4, image_size=32, seed=1)
     # The selector and the predictor of `small_comet`; train the detector
     # on full images first (see the model's example).
-    model = kca.training.small_comet(
-        (32, 32, 3), 4, kca.models.build_classifier((32, 32, 3), 4)
-    )
+    detector = kca.models.build_classifier((32, 32, 3), 4, widths=(8, 16))
+    model = kca.training.small_comet((32, 32, 3), 4, detector)
     model.compile()
     monitor = ExplanationMonitor(test["images"], path="masks",
                                  labels=test["labels"])
