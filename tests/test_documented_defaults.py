@@ -102,3 +102,17 @@ def test_docs_state_the_default_optimizer_of_compile():
     text = f"AdamW with learning rate {lr} and weight decay {decay}"
     assert text in README
     assert text in METHOD
+
+
+def test_docs_state_the_judges_default_erosion():
+    erosion = _defaults(kca.models.DetectorHardening)["erosion"]
+    hardening = kca.models.DetectorHardening()
+    pixels = hardening.erosion_pixels(48, 48)
+    assert (
+        f'**The judge sees the mask eroded** (`DetectorHardening(erosion="'
+        f'{erosion}")`, the default)' in METHOD
+    )
+    assert f"so {pixels} at 48 and 64 px" in METHOD
+    assert hardening.erosion_pixels(48, 48, area_budget=0.2) == 0
+    assert "With a fixed budget it is 0" in METHOD
+    assert f'(`DetectorHardening(erosion="{erosion}")`)' in README
