@@ -9,10 +9,11 @@ with the child's report, if any of them fails there.
   gradient routing, the objective, the grouped optimizer, the gradient
   explainers, float16 mixed precision and exact resume (the area
   control's own file and silent loading, minutes each, join with
-  `--run-large`). With `--run-large` every other test file that exercises backend
-  code joins it (not those of `BACKEND_INDEPENDENT_FILES`): the command
-  line, the benchmark, the metrics, the docstrings, ... repeat on JAX what
-  the TensorFlow run checks, for about 20 minutes on 2 loaded cores.
+  `--run-large`). With `--run-large` every other test file that
+  exercises backend code joins it (not those of
+  `BACKEND_INDEPENDENT_FILES`): the command line, the benchmark, the
+  metrics, the docstrings, ... repeat on JAX what the TensorFlow run
+  checks, for about 20 minutes on 2 loaded cores.
 - torch: `test_torch_backend.py`, `test_routing.py` and bfloat16 mixed
   precision (the core contract: fit, evaluate, predict, explain,
   save/load, frozen detector, exact gradient routing, gradient
