@@ -5,7 +5,7 @@ process tests one backend. The README's single test command runs on
 TensorFlow; these tests run other test files on JAX and on torch and fail,
 with the child's report, if any of them fails there.
 
-- JAX: the files of `JAX_FILES`, in 2 shards: the trainer's JAX step,
+- JAX: the files of `JAX_SHARDS`, in 2 shards: the trainer's JAX step,
   gradient routing, the objective, the grouped optimizer, the gradient
   explainers, float16 mixed precision and exact resume (the area
   control's own file and silent loading, minutes each, join with
@@ -33,21 +33,24 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-SHARDS = 2
-
 # Checked on JAX by default: the files that exercise the backend's own
-# code paths (`keras_compattr/backend/jax.py` and what it steps).
-JAX_FILES = (
-    "test_comet_objective.py",
-    "test_explainers.py",
-    "test_grouped_optimizer.py",
-    # float16 with its loss scaling; bfloat16 runs on torch.
-    "test_mixed_precision.py::"
-    "test_mixed_precision_trains_with_float32_terms[mixed_float16]",
-    "test_model.py",
-    "test_resume.py",
-    "test_routing.py",
-    "test_training.py",
+# code paths (`keras_compattr/backend/jax.py` and what it steps), in two
+# shards of about equal time (test_model.py is the longest file).
+JAX_SHARDS = (
+    (
+        "test_comet_objective.py",
+        "test_grouped_optimizer.py",
+        "test_model.py",
+    ),
+    (
+        "test_explainers.py",
+        # float16 with its loss scaling; bfloat16 runs on torch.
+        "test_mixed_precision.py::"
+        "test_mixed_precision_trains_with_float32_terms[mixed_float16]",
+        "test_resume.py",
+        "test_routing.py",
+        "test_training.py",
+    ),
 )
 # Checked on torch by default.
 TORCH_FILES = (
@@ -91,17 +94,18 @@ BACKEND_INDEPENDENT_FILES = (
 )
 
 
-def _jax_files(run_large):
-    skipped = {os.path.basename(__file__), *BACKEND_INDEPENDENT_FILES}
+def _jax_files(run_large, shard):
     if not run_large:
-        return sorted(JAX_FILES)
-    return sorted(
+        return JAX_SHARDS[shard]
+    skipped = {os.path.basename(__file__), *BACKEND_INDEPENDENT_FILES}
+    names = sorted(
         name
         for name in os.listdir(HERE)
         if name.startswith("test_")
         and name.endswith(".py")
         and name not in skipped
     )
+    return names[shard :: len(JAX_SHARDS)]
 
 
 def _run_child(backend, files, run_large, deselected=()):
@@ -137,13 +141,13 @@ def _run_child(backend, files, run_large, deselected=()):
     keras.backend.backend() != "tensorflow",
     reason="the parent run (TensorFlow) launches the JAX run",
 )
-@pytest.mark.parametrize("shard", range(SHARDS))
+@pytest.mark.parametrize("shard", range(len(JAX_SHARDS)))
 def test_suite_passes_on_jax(request, shard):
     # The JAX run is split into shards so that pytest-xdist can spread it
     # over the cores beside the TensorFlow tests.
     pytest.importorskip("jax", reason="install the [jax] or [test] extra")
     run_large = request.config.getoption("--run-large")
-    _run_child("jax", _jax_files(run_large)[shard::SHARDS], run_large)
+    _run_child("jax", _jax_files(run_large, shard), run_large)
 
 
 @pytest.mark.skipif(

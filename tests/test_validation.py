@@ -431,7 +431,9 @@ def _messages(record):
 def test_untrained_detector_warns_and_trained_one_does_not():
     images = _images(24, seed=1)
     # An untrained detector is no better than chance on random labels.
-    model = build(0, fill_value=0.5)
+    # (The check reads the detector itself; without hardening each `fit`
+    # skips the judge's fine-tuning, minutes in all.)
+    model = build(0, fill_value=0.5, hardening=False)
     outputs = keras.ops.convert_to_numpy(model.detector(images))
     predicted = outputs.argmax(-1)
     wrong = (predicted + 1) % NUM_CLASSES
@@ -450,7 +452,7 @@ def test_untrained_detector_warns_and_trained_one_does_not():
     assert not [m for m in _messages(record) if "detector" in m]
     assert model.detector_accuracy(images, predicted) == 1.0
     # Without the detector term, the detector is not checked.
-    ablation = build(0, fill_value=0.5, detector_weight=0.0)
+    ablation = build(0, fill_value=0.5, detector_weight=0.0, hardening=False)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         ablation.fit(images, wrong, epochs=0, verbose=0)
