@@ -1,6 +1,9 @@
 """Every example script runs end to end with a tiny budget.
 
 `make_notebooks.py` is no example: `tests/test_notebooks.py` tests it.
+`quickstart.py` runs there too, as its notebook (the same cells, checked
+current) in a fresh kernel, with its figure checked; it runs here with
+`--run-large`.
 """
 
 import glob
@@ -13,7 +16,9 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = [
-    path
+    pytest.param(path, marks=pytest.mark.large)
+    if os.path.basename(path) == "quickstart.py"
+    else path
     for path in sorted(glob.glob(os.path.join(ROOT, "examples", "*.py")))
     if os.path.basename(path) != "make_notebooks.py"
 ]
