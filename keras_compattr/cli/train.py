@@ -96,6 +96,7 @@ def add_parser(commands):
     add_option(
         train,
         "area_budget",
+        default="auto",
         help="mask area budget t, or 'auto' (default, as the model's: the "
         "smallest complete mask); the paper's recipe: 0.6",
     )
@@ -371,7 +372,6 @@ def run(args):
     synthetic = is_synthetic(args.dataset)
     default_size = 48 if synthetic else 224
     height, width = image_size(args.image_size) or (default_size,) * 2
-    area_budget = args.area_budget or "auto"
     verbose = fit_verbosity(args.verbose)
     _join_cluster(args)
     keras.utils.set_random_seed(args.seed)
@@ -423,7 +423,7 @@ def run(args):
 
     echo(f"\n[2/2] Training COMET ({args.epochs} epochs)")
     options = {
-        "area_budget": area_budget,
+        "area_budget": args.area_budget,
         "detector_weight": args.detector_weight,
     }
     if args.hinge_reduction is not None:
@@ -470,7 +470,7 @@ def run(args):
     _write_history(history.history, os.path.join(args.output, "history"))
     plot_history(
         history,
-        area_budget=area_budget,
+        area_budget=args.area_budget,
         save_path=os.path.join(args.output, "history.png"),
     )
     plot_explanations(
