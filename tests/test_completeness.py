@@ -125,6 +125,19 @@ def test_random_cell_mask_fills_per_channel_and_round_trips():
         kca.layers.RandomCellMask(whole_fraction=1.5)
 
 
+def test_hardening_passes_its_mask_settings_to_random_cell_mask():
+    hardening = kca.models.DetectorHardening(max_cells=8, seed=3)
+    layer = hardening.masking([0.2, 0.3, 0.4])
+    assert (layer.min_cells, layer.max_cells, layer.seed) == (2, 8, 3)
+    assert layer.fill_value == pytest.approx([0.2, 0.3, 0.4])
+    assert hardening.get_config()["whole_fraction"] == 0.25
+    # `RandomCellMask` checks the settings when the hardening is made.
+    with pytest.raises(ValueError, match="min_cells"):
+        kca.models.DetectorHardening(min_cells=5, max_cells=2)
+    with pytest.raises(TypeError, match="fill value is the model's"):
+        kca.models.DetectorHardening(fill_value=0.5)
+
+
 def _distinct_rows(removal):
     return len({row.tobytes() for row in removal})
 

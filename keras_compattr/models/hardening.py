@@ -137,21 +137,19 @@ class DetectorHardening:
         batch_size: int, batch size for array inputs.
         max_images: int or `None`, images of array inputs to fine-tune on
             at most (`None`: all).
-        min_cells: int, the coarsest random grid, in cells per side.
-        max_cells: int, the finest random grid.
-        whole_fraction: float in `[0, 1]`, share of images left whole.
-        fade_fraction: float in `[0, 1]`, share of images whose removed
-            cells are faded rather than removed.
-        blob_fraction: float in `[0, 1]`, share of images whose holes are
-            curved blobs rather than square cells.
-        seed: int or `None`, seed of the random masks.
         erosion: int >= 0 or `"auto"` (the default), pixels by which the
             mask is eroded before the judge sees what it leaves out
             (`judged_masks`). `"auto"`: 1 pixel per 32 of the image's
             shorter side, at least 1 (2 at 48 to 79 px, 7 at 224 px), with
             the model's default `area_budget="auto"`, and none with a
             fixed budget (see `erosion_pixels`). 0 judges the mask itself.
-
+        **masking: the settings of the random masks, passed to
+            `keras_compattr.layers.RandomCellMask`, which holds their
+            defaults: `min_cells=2`, `max_cells=16` (the coarsest and
+            finest grid, in cells per side), `whole_fraction=0.25` (images
+            left whole), `fade_fraction=0.25` (images whose cells are
+            faded rather than removed), `blob_fraction=0.0` (images with
+            curved holes) and `seed=None`. The fill value is the model's.
     Example:
 
     ```python
@@ -187,13 +185,8 @@ class DetectorHardening:
         learning_rate=5e-4,
         batch_size=64,
         max_images=None,
-        min_cells=2,
-        max_cells=16,
-        whole_fraction=0.25,
-        fade_fraction=0.25,
-        blob_fraction=0.0,
-        seed=None,
         erosion="auto",
+        **masking,
     ):
         if int(epochs) < 1:
             raise ValueError(
@@ -210,12 +203,6 @@ class DetectorHardening:
         self.learning_rate = float(learning_rate)
         self.batch_size = int(batch_size)
         self.max_images = None if max_images is None else int(max_images)
-        self.min_cells = int(min_cells)
-        self.max_cells = int(max_cells)
-        self.whole_fraction = float(whole_fraction)
-        self.fade_fraction = float(fade_fraction)
-        self.blob_fraction = float(blob_fraction)
-        self.seed = seed
         if erosion != "auto" and (
             isinstance(erosion, bool)
             or not isinstance(erosion, int)
@@ -226,13 +213,22 @@ class DetectorHardening:
                 f"Received erosion={erosion!r}."
             )
         self.erosion = erosion
-        # Checks the mask settings now rather than at `fit`.
-        self.masking(0.5)
+        unknown = sorted(set(masking) - set(_MASK_SETTINGS))
+        if unknown:
+            raise TypeError(
+                f"Unknown argument(s) {', '.join(unknown)}. The settings "
+                "of the random masks are those of `RandomCellMask`: "
+                f"{', '.join(_MASK_SETTINGS)} (the fill value is the "
+                "model's)."
+            )
+        # `RandomCellMask` checks the settings now rather than at `fit`,
+        # and fills in its defaults.
+        config = RandomCellMask(**masking).get_config()
+        self.mask_settings = {name: config[name] for name in _MASK_SETTINGS}
 
     def masking(self, fill_value):
         """The `RandomCellMask` of these settings, with `fill_value`."""
-        settings = {name: getattr(self, name) for name in _MASK_SETTINGS}
-        return RandomCellMask(fill_value=fill_value, **settings)
+        return RandomCellMask(fill_value=fill_value, **self.mask_settings)
 
     def erosion_pixels(self, height, width, area_budget="auto"):
         """The erosion in pixels for images of `height` x `width`.
@@ -364,13 +360,8 @@ class DetectorHardening:
             "learning_rate": self.learning_rate,
             "batch_size": self.batch_size,
             "max_images": self.max_images,
-            "min_cells": self.min_cells,
-            "max_cells": self.max_cells,
-            "whole_fraction": self.whole_fraction,
-            "fade_fraction": self.fade_fraction,
-            "blob_fraction": self.blob_fraction,
-            "seed": self.seed,
             "erosion": self.erosion,
+            **self.mask_settings,
         }
 
     @classmethod
