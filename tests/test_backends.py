@@ -5,15 +5,17 @@ process tests one backend. The README's single test command runs on
 TensorFlow; these tests run other test files on JAX and on torch and fail,
 with the child's report, if any of them fails there.
 
-- JAX: the files of `JAX_SHARDS`, in 2 shards: the trainer's JAX step,
-  gradient routing, the objective, the grouped optimizer, the gradient
-  explainers, float16 mixed precision and exact resume (the area
-  control's own file and silent loading, minutes each, join with
-  `--run-large`). With `--run-large` every other test file that
-  exercises backend code joins it (not those of
-  `BACKEND_INDEPENDENT_FILES`): the command line, the benchmark, the
-  metrics, the docstrings, ... repeat on JAX what the TensorFlow run
-  checks, for about 20 minutes on 2 loaded cores.
+- JAX: the tests of `JAX_SHARDS`, in 2 shards: those that step the
+  backend's own code (the training step under XLA and eagerly, gradient
+  routing, the grouped optimizer, float16 loss scaling, exact resume,
+  save and load, the gradient explainers). With `--run-large` every
+  test file that exercises backend code joins it (not those of
+  `BACKEND_INDEPENDENT_FILES`): the rest of the model's file, the
+  command line, the benchmark, the metrics, the docstrings, ... repeat
+  on JAX what the TensorFlow run checks, for about 25 minutes on 2
+  loaded cores. `test_training_contract.py`, `test_learned_mask.py`,
+  `test_imports.py` and `test_startup.py` start JAX processes of their
+  own in the default run.
 - torch: `test_torch_backend.py`, `test_routing.py` and bfloat16 mixed
   precision (the core contract: fit, evaluate, predict, explain,
   save/load, frozen detector, exact gradient routing, gradient
@@ -33,23 +35,30 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# Checked on JAX by default: the files that exercise the backend's own
-# code paths (`keras_compattr/backend/jax.py` and what it steps), in two
-# shards of about equal time (test_model.py is the longest file).
+# Checked on JAX by default, in two shards of about equal time: the tests
+# that step the backend's own code paths (`keras_compattr/backend/jax.py`:
+# the training step under XLA, gradient routing, loss scaling, exact
+# resume, saving, the gradient explainers). The rest of their files
+# repeats on JAX what TensorFlow checks, 4 more minutes of the default
+# run's 2 cores, and joins with --run-large (with every other file).
 JAX_SHARDS = (
     (
-        "test_comet_objective.py",
+        "test_routing.py",
         "test_grouped_optimizer.py",
-        "test_model.py",
+        "test_model.py::test_jit_compile_true_matches_eager",
+        "test_model.py::test_fit_predict_explain_evaluate_on_arrays",
+        "test_model.py::test_regularization_losses_reach_their_network",
+        "test_explainers.py::test_maps_have_image_shape_and_are_finite",
+        "test_explainers.py::test_integrated_gradients_completeness",
     ),
     (
-        "test_explainers.py",
         # float16 with its loss scaling; bfloat16 runs on torch.
         "test_mixed_precision.py::"
         "test_mixed_precision_trains_with_float32_terms[mixed_float16]",
-        "test_resume.py",
-        "test_routing.py",
-        "test_training.py",
+        "test_resume.py::test_same_seed_gives_identical_masks",
+        "test_resume.py::test_compattr_backup_and_restore_in_process",
+        "test_model.py::test_save_load_gives_identical_outputs",
+        "test_model.py::test_detector_stays_bit_identical_through_fit_and_save",
     ),
 )
 # Checked on torch by default.
