@@ -29,6 +29,18 @@ import pytest
 PACKAGE = "keras_compattr"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
+# What `fit` logs for every model (the default area control, "auto", adds
+# "area_multiplier").
+LOG_NAMES = {
+    "loss",
+    "predictor_loss",
+    "detector_loss",
+    "area_penalty",
+    "mask_area",
+    "accuracy",
+    "masked_out_accuracy",
+}
+
 
 def run_script_in_fresh_process(script, backend, *args):
     """Runs `tests/scripts/<script>` in a new process on `backend`.

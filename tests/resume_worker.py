@@ -75,18 +75,26 @@ def state(model):
     }
 
 
-class KillAt(keras.callbacks.Callback):
-    def __init__(self, epoch, batch):
+class InterruptAt(keras.callbacks.Callback):
+    """Interrupts training after batch `batch` of epoch `epoch` (0-based):
+    raises a `RuntimeError`, or with `kill=True` kills the process with
+    SIGKILL (no `finally`, no saving on the way out)."""
+
+    def __init__(self, epoch, batch, kill=False):
         super().__init__()
         self.at = (epoch, batch)
+        self.kill = kill
         self.epoch = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == self.at:
+        if (self.epoch, batch) != self.at:
+            return
+        if self.kill:
             os.kill(os.getpid(), signal.SIGKILL)
+        raise RuntimeError("Interrupted")
 
 
 def train(model, callbacks):
@@ -107,7 +115,7 @@ def main(mode, backup_dir, out):
         backup_dir, save_freq=SAVE_FREQ, delete_checkpoint=False
     )
     if mode == "crash":
-        train(build(seed=0), [backup, KillAt(*KILL_AT)])
+        train(build(seed=0), [backup, InterruptAt(*KILL_AT, kill=True)])
         raise SystemExit("The worker should have been killed.")
     # Another seed: the resumed run gets the seed-0 state only from the
     # backup.

@@ -10,18 +10,9 @@ from tests.conftest import NUM_CLASSES
 from tests.conftest import SHAPE
 from tests.conftest import tiny_classifier
 from tests.conftest import tiny_model
+from tests.helpers import LOG_NAMES
 from tests.helpers import run_model_saving_test
 from tests.helpers import run_serialization_test
-
-LOG_NAMES = {
-    "loss",
-    "predictor_loss",
-    "detector_loss",
-    "area_penalty",
-    "mask_area",
-    "accuracy",
-    "masked_out_accuracy",
-}
 
 
 def _weights(model):

@@ -13,6 +13,7 @@ import pytest
 import keras_compattr as kca
 from tests.resume_worker import NUM_CLASSES
 from tests.resume_worker import SHAPE
+from tests.resume_worker import InterruptAt
 from tests.resume_worker import build
 from tests.resume_worker import network
 
@@ -71,20 +72,6 @@ def reference(data):
     return {"detector": detector, "state": _state(model), "model": model}
 
 
-class _InterruptAt(keras.callbacks.Callback):
-    def __init__(self, epoch, batch):
-        super().__init__()
-        self.at = (epoch, batch)
-        self.epoch = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == self.at:
-            raise RuntimeError("Interrupted")
-
-
 def test_same_seed_gives_identical_masks(data):
     images, labels = data["images"][:16], data["labels"][:16]
     masks = []
@@ -110,7 +97,7 @@ def test_keras_backup_and_restore_resumes_an_interrupted_run(
             data,
             [
                 keras.callbacks.BackupAndRestore(backup_dir),
-                _InterruptAt(epoch=1, batch=1),
+                InterruptAt(epoch=1, batch=1),
             ],
         )
     # A fresh process would build the model anew: another seed, and a fill
@@ -166,7 +153,7 @@ def test_compattr_backup_and_restore_in_process(data, reference, tmp_path):
             data,
             [
                 kca.callbacks.BackupAndRestore(backup_dir, save_freq),
-                _InterruptAt(epoch=1, batch=2),
+                InterruptAt(epoch=1, batch=2),
             ],
         )
     files = sorted(os.listdir(backup_dir))
