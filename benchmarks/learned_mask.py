@@ -5,8 +5,9 @@ Trains the benchmark's black-box classifier on the embedded two-part data
 test images three ways, each for the class the classifier predicts:
 
 - `LearnedMask(classifier).fit(x_train, epochs=EPOCHS)`: the defaults, as
-  a user would call it (default selector, `"auto"` area, hardened judge,
-  labels = the classifier's predictions, batch size 32);
+  a user would call it (the selector started from a copy of the
+  classifier's layers, `"auto"` area, hardened judge, labels = the
+  classifier's predictions, batch size 32);
 - `GradCAM(classifier)` (last convolutional stage);
 - `RISE` of the classifier (RISE_MASKS masks, fill = the mean colour).
 

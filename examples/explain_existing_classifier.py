@@ -16,8 +16,10 @@ will not retrain it inside COMET. `kca.explainers.LearnedMask` explains
 *that* classifier:
 
 - it keeps your classifier **frozen** (its weights, batch-norm statistics
-  included, never change) and trains only a small **selector** network
-  that draws a soft mask `m` over the image;
+  included, never change) and trains only a **selector** network that
+  draws a soft mask `m` over the image, started from a copy of your
+  classifier's own feature maps (here the MobileNetV3 behind the
+  `Rescaling` layer), so it begins with the features your model uses;
 - the mask must keep what your classifier needs to predict its class from
   the masked-in image `m * x + (1 - m) * q`, and leave nothing from which
   a copy of the classifier, hardened on partly erased images, can still
@@ -25,8 +27,9 @@ will not retrain it inside COMET. `kca.explainers.LearnedMask` explains
   COMET's objective (Zhang, Lee and Wang, ECCV 2024), so the mask covers
   *all* the evidence, not only its strongest part;
 - it needs **no labels**: it explains the class your classifier predicts;
-- once fitted, `explain` is one forward pass of the selector, as cheap as
-  Grad-CAM.
+- once fitted, `explain` is one forward pass of the selector: your
+  classifier's layers forward once, where Grad-CAM runs them forward and
+  back.
 
 Here the "existing classifier" is a `keras.applications` MobileNetV3-Small,
 started from ImageNet weights and fine-tuned on the embedded two-part data

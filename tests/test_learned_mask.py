@@ -106,11 +106,12 @@ def test_fit_is_keras_fit_with_validation(fitted):
     for key in ("loss", "accuracy", "masked_out_accuracy", "val_loss"):
         assert key in history, key
     assert "area_multiplier" in history  # area_budget="auto", the default
-    # `fit` compiled: AdamW at 1e-2, decayed to zero over its 2 steps.
+    # `fit` compiled: AdamW at 2e-3 (the selector started from the
+    # classifier's copy), decayed to zero over its 2 steps.
     optimizer = fitted["explainer"].optimizer.get_config()
     assert isinstance(fitted["explainer"].optimizer, keras.optimizers.AdamW)
     schedule = optimizer["learning_rate"]["config"]
-    assert schedule["initial_learning_rate"] == pytest.approx(1e-2)
+    assert schedule["initial_learning_rate"] == pytest.approx(2e-3)
     assert schedule["decay_steps"] == 2
 
 
@@ -223,6 +224,75 @@ def test_default_selector_follows_the_image_size():
     assert small.output_shape == (None, 16, 16, 1)  # "tiny": stride 2
     large = default_selector((128, 128, 3))
     assert large.output_shape[1] == 16  # MobileNetV3-Small: stride 8
+
+
+def _starts_from(selector, classifier):
+    """The selector holds copies of the classifier's convolution kernels
+    (equal values, other variables: training it leaves the classifier
+    alone)."""
+    kernels = {
+        v.path.split("/")[-2]: keras.ops.convert_to_numpy(v)
+        for v in classifier.weights
+        if v.path.endswith("kernel")
+    }
+    copied = [
+        v
+        for v in selector.weights
+        if v.path.endswith("kernel") and v.path.split("/")[-2] in kernels
+    ]
+    ids = {id(v) for v in classifier.weights}
+    return bool(copied) and all(
+        id(v) not in ids
+        and np.array_equal(
+            keras.ops.convert_to_numpy(v), kernels[v.path.split("/")[-2]]
+        )
+        for v in copied
+    )
+
+
+def _rescaling_scales(model):
+    scales = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Rescaling):
+            scales.append(layer.scale)
+        elif isinstance(layer, keras.Model):
+            scales += _rescaling_scales(layer)
+    return scales
+
+
+def test_default_selector_starts_from_the_classifiers_own_features():
+    from keras_compattr.explainers.learned_mask import default_selector
+
+    classifier = _classifier()
+    classifier.trainable = False
+    selector = default_selector(SHAPE, classifier)
+    assert selector.output_shape[-1] == 1
+    assert selector.trainable_weights
+    assert _starts_from(selector, classifier)
+    # A backbone nested behind preprocessing layers (a keras.applications
+    # model after `Rescaling(255)`): a copy of it, the preprocessing first.
+    nested = keras.Sequential(
+        [keras.Input(SHAPE), keras.layers.Rescaling(2.0), classifier]
+    )
+    started = default_selector(SHAPE, nested)
+    assert started.output_shape[-1] == 1
+    assert _starts_from(started, classifier)
+    assert 2.0 in _rescaling_scales(started)  # runs before the copy
+    # No feature maps at all: the small selector from scratch.
+    dense = keras.Sequential(
+        [keras.Input(SHAPE), keras.layers.Flatten(), keras.layers.Dense(K)]
+    )
+    fallback = default_selector(SHAPE, dense)
+    assert fallback.output_shape == (None, 8, 8, 1)  # "tiny": stride 2
+    # `fit` compiles a started selector with the smaller rate.
+    from keras_compattr.explainers import learned_mask
+
+    assert LearnedMask(classifier).default_learning_rate == (
+        learned_mask.CLASSIFIER_SELECTOR_LEARNING_RATE
+    )
+    assert LearnedMask(dense).default_learning_rate == (
+        learned_mask.LEARNING_RATE
+    )
 
 
 @pytest.mark.skipif(

@@ -9,6 +9,7 @@ import numpy as np
 
 from keras_compattr.api_export import keras_compattr_export
 from keras_compattr.models.adapters import as_detector
+from keras_compattr.models.adapters import as_selector
 from keras_compattr.models.checks import keras_arguments
 from keras_compattr.models.comprehensive_attribution_model import (
     ComprehensiveAttributionModel,
@@ -16,6 +17,7 @@ from keras_compattr.models.comprehensive_attribution_model import (
 from keras_compattr.models.hardening import copy_network
 from keras_compattr.models.hardening import frozen_config
 from keras_compattr.models.networks import build_selector
+from keras_compattr.models.networks import layer_taps
 from keras_compattr.utils import data_checks
 from keras_compattr.utils.images import to_unit_range_numpy
 
@@ -24,9 +26,20 @@ from keras_compattr.utils.images import to_unit_range_numpy
 # as the quick start and `keras-compattr train` choose for small images.
 TINY_SELECTOR_BELOW = 128
 # AdamW's learning rate when `fit` compiles, decayed to zero by a cosine
-# (as `keras_compattr.training.train_comet` does): the best of 5e-4, 2e-3,
-# 5e-3, 1e-2 and 2e-2 on the embedded benchmark (docs/benchmark.md).
+# (as `keras_compattr.training.train_comet` does), for a selector trained
+# from scratch: the best of 5e-4, 2e-3, 5e-3, 1e-2 and 2e-2 on the
+# embedded benchmark (docs/benchmark.md).
 LEARNING_RATE = 1e-2
+# The same for the default selector started from a copy of the classifier:
+# a smaller rate keeps more of the features it starts from (the best of
+# 1e-3, 2e-3 and 1e-2 on the embedded benchmark's 3 seeds).
+CLASSIFIER_SELECTOR_LEARNING_RATE = 2e-3
+# Layers that may sit before a backbone nested in the classifier.
+_PREPROCESSING = (
+    keras.layers.Rescaling,
+    keras.layers.Normalization,
+    keras.layers.Resizing,
+)
 # Arguments that `LearnedMask` sets itself.
 _OWN_ARGUMENTS = (
     "predictor",
@@ -37,21 +50,79 @@ _OWN_ARGUMENTS = (
 )
 
 
-def default_selector(input_shape):
+def default_selector(input_shape, classifier=None):
     """The selector `LearnedMask` builds when none is given.
 
     Args:
         input_shape: `(H, W, C)` of the classifier's images.
+        classifier: the explained classifier (a `keras.Model` on `[0, 1]`
+            images), or `None`.
 
     Returns:
+        When `classifier` has convolutional feature maps at two strides
+        among its own layers (a functional or `Sequential` conv net):
+        `keras_compattr.models.as_selector` of a trainable **copy of the
+        classifier**, the LR-ASPP head over its own features. The
+        explainer then starts from the features of the model it explains,
+        as Dabkowski & Gal's saliency model starts from its classifier's
+        encoder: it tells the evidence *this* model uses from look-alikes
+        from the first step. Otherwise (no such maps, e.g. a backbone
+        nested in the classifier, or no classifier):
         `build_selector(input_shape, backbone="tiny", width=8)` for images
         under 128 pixels a side (a mask at half resolution, fast on a
         CPU), else `build_selector(input_shape)` (LR-ASPP on a randomly
         initialised MobileNetV3-Small, the model's own default).
     """
+    if classifier is not None:
+        selector = _classifier_selector(classifier, tuple(input_shape))
+        if selector is not None:
+            return selector
     if min(input_shape[:2]) < TINY_SELECTOR_BELOW:
         return build_selector(input_shape, backbone="tiny", width=8)
     return build_selector(input_shape)
+
+
+def _classifier_selector(classifier, input_shape):
+    """LR-ASPP over a trainable copy of `classifier`'s feature maps, or
+    `None` when it has none at two strides.
+
+    The maps are the classifier's own layers', or those of one backbone
+    nested in it behind preprocessing layers only (a `keras.applications`
+    model after `Rescaling(255)`), which then run before the copy.
+    """
+    try:
+        features = copy_network(classifier, name=f"{classifier.name}_features")
+        features.trainable = True
+        if layer_taps(features, input_shape) is not None:
+            return as_selector(features, input_shape, name="selector")
+        preprocessing, backbone = _nested_backbone(features)
+        if backbone is None or layer_taps(backbone, input_shape) is None:
+            return None
+        return as_selector(
+            backbone, input_shape, preprocessing=preprocessing, name="selector"
+        )
+    except (AttributeError, TypeError, ValueError):  # not functional
+        return None
+
+
+def _nested_backbone(network):
+    """`(preprocessing, backbone)`: the one `keras.Model` among `network`'s
+    layers and a `Sequential` of the preprocessing layers before it (or
+    `None`), or `(None, None)` when other layers come before it."""
+    models = [
+        layer for layer in network.layers if isinstance(layer, keras.Model)
+    ]
+    if len(models) != 1:
+        return None, None
+    before = network.layers[: network.layers.index(models[0])]
+    before = [
+        layer
+        for layer in before
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
+    if not all(isinstance(layer, _PREPROCESSING) for layer in before):
+        return None, None
+    return (keras.Sequential(before) if before else None), models[0]
 
 
 @keras_compattr_export("keras_compattr.explainers.LearnedMask")
@@ -72,6 +143,11 @@ class LearnedMask(ComprehensiveAttributionModel):
     classifier, so the objective, the area control (`area_budget="auto"`),
     the hardened judge and the gradient routing are the model's own:
 
+    - **selector** = by default a trainable copy of your classifier's
+      convolutional layers under an LR-ASPP head (`default_selector`), so
+      the explainer starts from the features your model uses; a small
+      selector from scratch when the classifier's layers hold no feature
+      maps at two strides (e.g. a backbone nested inside it).
     - **predictor** = your classifier, frozen (`trainable = False`) and
       always run in inference mode. Its weights, batch-norm statistics
       included, are never changed: it has no trainable variable to route
@@ -84,18 +160,19 @@ class LearnedMask(ComprehensiveAttributionModel):
       (`keras_compattr.models.DetectorHardening`), so that a mask must
       cover *all* of the evidence; `hardening=False` judges with the copy
       as it is. Both copies hold your classifier's weights: memory and the
-      saved file hold it three times.
+      saved file hold it three times (four with the default selector).
     - **labels** default to your classifier's own predictions (arg max):
       the mask explains the model, not the data set.
 
     `fit` is Keras' (callbacks, progress bar, `validation_data`,
     `batch_size`, `tf.data` datasets). When `compile` was not called it
-    compiles with AdamW (weight decay 0.03) at a learning rate of 1e-2
-    decayed to zero over the run by a cosine: one small selector trained
-    alone takes a larger rate than COMET's two networks (on the embedded
-    benchmark, 8 epochs gave PxAP 46 at the model's default 5e-4, 51 at
-    2e-3, 57 at 5e-3, 64 at 1e-2 and 54 at 2e-2; one seed). For a large
-    pretrained selector, compile with a smaller rate yourself.
+    compiles with AdamW (weight decay 0.03), decayed to zero over the run
+    by a cosine, at 2e-3 for the default selector started from the
+    classifier's copy (on the embedded benchmark's 3 seeds, PxAP 67.8
+    against 61.6 at 1e-2), and at 1e-2 for a selector trained from
+    scratch (8 epochs gave PxAP 46 at the model's default 5e-4, 51 at
+    2e-3, 57 at 5e-3, 64 at 1e-2 and 54 at 2e-2; one seed). For a
+    selector of your own, pretrained, compile with a smaller rate.
 
     The mask does not depend on a label: the selector sees only the
     image, and its mask is the evidence of the class the classifier
@@ -109,8 +186,10 @@ class LearnedMask(ComprehensiveAttributionModel):
             preprocessing inside the model, e.g. `Rescaling(255)` before
             a `keras.applications` network.
         selector: a `keras.Model`, backbone or recipe name, as the
-            model's `selector`; `None` builds `default_selector` for the
-            classifier's input shape.
+            model's `selector`; `None` builds `default_selector`: a
+            trainable copy of the classifier's own convolutional layers
+            under an LR-ASPP head when it has them at two strides, else a
+            small selector trained from scratch.
         input_shape: `(H, W, C)`, needed only when the classifier has no
             fixed input shape.
         classifier_output: `"auto"`, `"logits"` or `"probabilities"`: what
@@ -187,20 +266,28 @@ class LearnedMask(ComprehensiveAttributionModel):
                 "The classifier has no fixed input shape: pass "
                 "`input_shape=(H, W, C)`."
             )
+        learning_rate = LEARNING_RATE
         if selector is None:
-            selector = default_selector(tuple(shape))
+            selector = _classifier_selector(classifier, tuple(shape))
+            if selector is None:
+                selector = default_selector(tuple(shape))
+            else:
+                learning_rate = CLASSIFIER_SELECTOR_LEARNING_RATE
         classifier.trainable = False
         detector = copy_network(classifier, name=f"{classifier.name}_copy")
+        # The classifier is the predictor, its copy the detector.
         super().__init__(
-            selector=selector,
-            predictor=classifier,
-            detector=detector,
+            selector,
+            classifier,
+            detector,
             input_shape=input_shape,
             predictor_output=classifier_output,
             detector_output=classifier_output,
             **objective,
         )
         self.classifier_output = classifier_output
+        # The rate `fit` compiles with when `compile` was not called.
+        self.default_learning_rate = learning_rate
 
     @property
     def classifier(self):
@@ -234,9 +321,11 @@ class LearnedMask(ComprehensiveAttributionModel):
         - `validation_data` likewise: images alone are labelled with the
           classifier's predictions.
 
-        When not compiled yet, compiles with AdamW at `LEARNING_RATE`
-        (1e-2), decayed to zero over the `epochs` by a cosine when the
-        number of steps is known (arrays, datasets of known length).
+        When not compiled yet, compiles with AdamW (weight decay 0.03) at
+        `default_learning_rate`, decayed to zero over the `epochs` by a
+        cosine when the number of steps is known (arrays, datasets of
+        known length): 2e-3 when the selector started from a copy of the
+        classifier (`default_selector`), else 1e-2.
 
         Returns:
             The Keras `History`.
@@ -257,8 +346,8 @@ class LearnedMask(ComprehensiveAttributionModel):
         return super().fit(x, y, **kwargs)
 
     def _learning_rate(self, x, kwargs):
-        """`LEARNING_RATE`, decayed to zero over `fit` by a cosine when
-        the number of steps is known."""
+        """`default_learning_rate`, decayed to zero over `fit` by a cosine
+        when the number of steps is known."""
         steps = kwargs.get("steps_per_epoch")
         if steps is None and data_checks.is_dataset(x):
             steps = int(x.cardinality())
@@ -267,10 +356,11 @@ class LearnedMask(ComprehensiveAttributionModel):
         elif steps is None and hasattr(x, "shape"):
             kept = len(x) * (1.0 - float(kwargs.get("validation_split") or 0))
             steps = math.ceil(kept / (kwargs.get("batch_size") or 32))
+        rate = self.default_learning_rate
         if steps is None or steps < 1:
-            return LEARNING_RATE
+            return rate
         total = int(steps) * int(kwargs.get("epochs", 1))
-        return keras.optimizers.schedules.CosineDecay(LEARNING_RATE, total)
+        return keras.optimizers.schedules.CosineDecay(rate, total)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """The objective's terms on data; labels default as in `fit`.
