@@ -9,7 +9,7 @@ import numpy as np
 
 from keras_compattr.api_export import keras_compattr_export
 from keras_compattr.models.adapters import as_detector
-from keras_compattr.models.adapters import as_selector
+from keras_compattr.models.adapters import selector_from_classifier
 from keras_compattr.models.checks import keras_arguments
 from keras_compattr.models.comprehensive_attribution_model import (
     ComprehensiveAttributionModel,
@@ -17,7 +17,6 @@ from keras_compattr.models.comprehensive_attribution_model import (
 from keras_compattr.models.hardening import copy_network
 from keras_compattr.models.hardening import frozen_config
 from keras_compattr.models.networks import build_selector
-from keras_compattr.models.networks import layer_taps
 from keras_compattr.utils import data_checks
 from keras_compattr.utils.images import to_unit_range_numpy
 
@@ -34,12 +33,6 @@ LEARNING_RATE = 1e-2
 # a smaller rate keeps more of the features it starts from (the best of
 # 1e-3, 2e-3 and 1e-2 on the embedded benchmark's 3 seeds).
 CLASSIFIER_SELECTOR_LEARNING_RATE = 2e-3
-# Layers that may sit before a backbone nested in the classifier.
-_PREPROCESSING = (
-    keras.layers.Rescaling,
-    keras.layers.Normalization,
-    keras.layers.Resizing,
-)
 # Arguments that `LearnedMask` sets itself.
 _OWN_ARGUMENTS = (
     "predictor",
@@ -74,55 +67,12 @@ def default_selector(input_shape, classifier=None):
         initialised MobileNetV3-Small, the model's own default).
     """
     if classifier is not None:
-        selector = _classifier_selector(classifier, tuple(input_shape))
+        selector = selector_from_classifier(classifier, tuple(input_shape))
         if selector is not None:
             return selector
     if min(input_shape[:2]) < TINY_SELECTOR_BELOW:
         return build_selector(input_shape, backbone="tiny", width=8)
     return build_selector(input_shape)
-
-
-def _classifier_selector(classifier, input_shape):
-    """LR-ASPP over a trainable copy of `classifier`'s feature maps, or
-    `None` when it has none at two strides.
-
-    The maps are the classifier's own layers', or those of one backbone
-    nested in it behind preprocessing layers only (a `keras.applications`
-    model after `Rescaling(255)`), which then run before the copy.
-    """
-    try:
-        features = copy_network(classifier, name=f"{classifier.name}_features")
-        features.trainable = True
-        if layer_taps(features, input_shape) is not None:
-            return as_selector(features, input_shape, name="selector")
-        preprocessing, backbone = _nested_backbone(features)
-        if backbone is None or layer_taps(backbone, input_shape) is None:
-            return None
-        return as_selector(
-            backbone, input_shape, preprocessing=preprocessing, name="selector"
-        )
-    except (AttributeError, TypeError, ValueError):  # not functional
-        return None
-
-
-def _nested_backbone(network):
-    """`(preprocessing, backbone)`: the one `keras.Model` among `network`'s
-    layers and a `Sequential` of the preprocessing layers before it (or
-    `None`), or `(None, None)` when other layers come before it."""
-    models = [
-        layer for layer in network.layers if isinstance(layer, keras.Model)
-    ]
-    if len(models) != 1:
-        return None, None
-    before = network.layers[: network.layers.index(models[0])]
-    before = [
-        layer
-        for layer in before
-        if not isinstance(layer, keras.layers.InputLayer)
-    ]
-    if not all(isinstance(layer, _PREPROCESSING) for layer in before):
-        return None, None
-    return (keras.Sequential(before) if before else None), models[0]
 
 
 @keras_compattr_export("keras_compattr.explainers.LearnedMask")
@@ -268,7 +218,7 @@ class LearnedMask(ComprehensiveAttributionModel):
             )
         learning_rate = LEARNING_RATE
         if selector is None:
-            selector = _classifier_selector(classifier, tuple(shape))
+            selector = selector_from_classifier(classifier, tuple(shape))
             if selector is None:
                 selector = default_selector(tuple(shape))
             else:

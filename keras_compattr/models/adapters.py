@@ -15,6 +15,9 @@
 - a string naming a built-in recipe (`keras_compattr.models.recipes`), for
   the selector and the predictor.
 
+`selector_from_classifier` builds `LearnedMask`'s default selector: the
+same LR-ASPP head over a trainable copy of the explained classifier.
+
 Whatever comes in, what comes out is a functional `keras.Model` taking
 float images in `[0, 1]`, which is what `ComprehensiveAttributionModel`
 stores and serialises. KerasHub and KerasCV are optional: they are imported
@@ -29,6 +32,7 @@ from keras_compattr.models import recipes
 from keras_compattr.models.checks import input_channels
 from keras_compattr.models.checks import output_shape
 from keras_compattr.models.checks import static_input_shape
+from keras_compattr.models.hardening import copy_network
 from keras_compattr.models.networks import layer_taps
 from keras_compattr.models.networks import pyramid_taps
 from keras_compattr.models.networks import stride_of
@@ -41,6 +45,13 @@ _POOLING_LAYERS = (
     layers.GlobalMaxPooling2D,
     layers.GlobalAveragePooling1D,
     layers.GlobalMaxPooling1D,
+)
+
+# Layers that may sit before a backbone nested in the classifier.
+_PREPROCESSING = (
+    layers.Rescaling,
+    layers.Normalization,
+    layers.Resizing,
 )
 
 
@@ -428,6 +439,59 @@ def _returns_features(network, image_shape):
         return True
     model_layers = getattr(network, "layers", None)
     return bool(model_layers) and isinstance(model_layers[-1], _POOLING_LAYERS)
+
+
+def selector_from_classifier(classifier, input_shape):
+    """LR-ASPP over a trainable copy of `classifier`'s feature maps.
+
+    The selector `keras_compattr.explainers.LearnedMask` starts from by
+    default: the explainer begins with the features of the model it
+    explains.
+
+    Args:
+        classifier: a `keras.Model` on `[0, 1]` images.
+        input_shape: `(H, W, C)`, fully known.
+
+    Returns:
+        `as_selector` of a copy of the classifier (trainable, its weights
+        copied, none shared) when its own layers hold feature maps at two
+        strides; else of a copy of the one backbone nested in it behind
+        preprocessing layers only (a `keras.applications` model after
+        `Rescaling(255)`), those layers running first; else `None`.
+    """
+    try:
+        features = copy_network(classifier, name=f"{classifier.name}_features")
+        features.trainable = True
+        if layer_taps(features, input_shape) is not None:
+            return as_selector(features, input_shape, name="selector")
+        preprocessing, backbone = _nested_backbone(features)
+        if backbone is None or layer_taps(backbone, input_shape) is None:
+            return None
+        return as_selector(
+            backbone, input_shape, preprocessing=preprocessing, name="selector"
+        )
+    except (AttributeError, TypeError, ValueError):  # not functional
+        return None
+
+
+def _nested_backbone(network):
+    """`(preprocessing, backbone)`: the one `keras.Model` among `network`'s
+    layers and a `Sequential` of the preprocessing layers before it (or
+    `None`), or `(None, None)` when other layers come before it."""
+    models = [
+        layer for layer in network.layers if isinstance(layer, keras.Model)
+    ]
+    if len(models) != 1:
+        return None, None
+    before = network.layers[: network.layers.index(models[0])]
+    before = [
+        layer
+        for layer in before
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
+    if not all(isinstance(layer, _PREPROCESSING) for layer in before):
+        return None, None
+    return (keras.Sequential(before) if before else None), models[0]
 
 
 # === Checks ===
