@@ -444,9 +444,8 @@ def _returns_features(network, image_shape):
 def selector_from_classifier(classifier, input_shape):
     """LR-ASPP over a trainable copy of `classifier`'s feature maps.
 
-    The selector `keras_compattr.explainers.LearnedMask` starts from by
-    default: the explainer begins with the features of the model it
-    explains.
+    `keras_compattr.explainers.LearnedMask`'s default selector: it begins
+    with the features of the model it explains.
 
     Args:
         classifier: a `keras.Model` on `[0, 1]` images.
