@@ -3,7 +3,10 @@
 `make_notebooks.py` is no example: `tests/test_notebooks.py` tests it.
 `quickstart.py` runs there too, as its notebook (the same cells, checked
 current) in a fresh kernel, with its figure checked; it runs here with
-`--run-large`.
+`--run-large`. So do the three examples of `LARGE` (50 to 100 s each on 2
+loaded cores, most of it tracing a MobileNetV3 or a KerasHub backbone):
+what they call is tested in the default run (`test_learned_mask.py`,
+`test_backbones.py`, `test_learning.py`, the demo's command line).
 """
 
 import glob
@@ -15,9 +18,15 @@ import keras
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LARGE = (
+    "quickstart.py",
+    "explain_existing_classifier.py",
+    "incompleteness_interlocking.py",
+    "pets_keras_hub.py",
+)
 EXAMPLES = [
     pytest.param(path, marks=pytest.mark.large)
-    if os.path.basename(path) == "quickstart.py"
+    if os.path.basename(path) in LARGE
     else path
     for path in sorted(glob.glob(os.path.join(ROOT, "examples", "*.py")))
     if os.path.basename(path) != "make_notebooks.py"

@@ -84,6 +84,7 @@ def test_xla_compares_every_step_with_and_without(speed):
     keras.backend.backend() != "tensorflow",
     reason="two child processes; the check does not depend on the backend",
 )
+@pytest.mark.large  # two child processes, about 40 s
 def test_memory_reads_each_child_process_peak(speed):
     results = speed.main(["memory", *TINY])
     # Each side's own peak: a child reporting its parent's peak gave two
