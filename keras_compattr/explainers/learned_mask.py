@@ -53,26 +53,33 @@ def default_selector(input_shape, classifier=None):
 
     Returns:
         When `classifier` has convolutional feature maps at two strides
-        among its own layers (a functional or `Sequential` conv net):
-        `keras_compattr.models.as_selector` of a trainable **copy of the
-        classifier**, the LR-ASPP head over its own features. The
+        among its own layers (a functional or `Sequential` conv net), or
+        among those of one backbone nested in it behind preprocessing
+        layers: `keras_compattr.models.adapters.selector_from_classifier`,
+        the LR-ASPP head over a trainable **copy** of those features. The
         explainer then starts from the features of the model it explains,
         as Dabkowski & Gal's saliency model starts from its classifier's
         encoder: it tells the evidence *this* model uses from look-alikes
-        from the first step. Otherwise (no such maps, e.g. a backbone
-        nested in the classifier, or no classifier):
+        from the first step. Otherwise (no such maps, or no classifier):
         `build_selector(input_shape, backbone="tiny", width=8)` for images
         under 128 pixels a side (a mask at half resolution, fast on a
         CPU), else `build_selector(input_shape)` (LR-ASPP on a randomly
         initialised MobileNetV3-Small, the model's own default).
     """
+    return _default_selector(input_shape, classifier)[0]
+
+
+def _default_selector(input_shape, classifier):
+    """`(default_selector, the learning rate `fit` compiles it with)`."""
     if classifier is not None:
         selector = selector_from_classifier(classifier, tuple(input_shape))
         if selector is not None:
-            return selector
+            return selector, CLASSIFIER_SELECTOR_LEARNING_RATE
     if min(input_shape[:2]) < TINY_SELECTOR_BELOW:
-        return build_selector(input_shape, backbone="tiny", width=8)
-    return build_selector(input_shape)
+        selector = build_selector(input_shape, backbone="tiny", width=8)
+    else:
+        selector = build_selector(input_shape)
+    return selector, LEARNING_RATE
 
 
 @keras_compattr_export("keras_compattr.explainers.LearnedMask")
@@ -95,9 +102,10 @@ class LearnedMask(ComprehensiveAttributionModel):
 
     - **selector** = by default a trainable copy of your classifier's
       convolutional layers under an LR-ASPP head (`default_selector`), so
-      the explainer starts from the features your model uses; a small
-      selector from scratch when the classifier's layers hold no feature
-      maps at two strides (e.g. a backbone nested inside it).
+      the explainer starts from the features your model uses (or of the
+      backbone nested in it behind preprocessing layers); a small
+      selector from scratch when neither holds feature maps at two
+      strides.
     - **predictor** = your classifier, frozen (`trainable = False`) and
       always run in inference mode. Its weights, batch-norm statistics
       included, are never changed: it has no trainable variable to route
@@ -218,11 +226,9 @@ class LearnedMask(ComprehensiveAttributionModel):
             )
         learning_rate = LEARNING_RATE
         if selector is None:
-            selector = selector_from_classifier(classifier, tuple(shape))
-            if selector is None:
-                selector = default_selector(tuple(shape))
-            else:
-                learning_rate = CLASSIFIER_SELECTOR_LEARNING_RATE
+            selector, learning_rate = _default_selector(
+                tuple(shape), classifier
+            )
         classifier.trainable = False
         detector = copy_network(classifier, name=f"{classifier.name}_copy")
         # The classifier is the predictor, its copy the detector.

@@ -150,6 +150,7 @@ class DetectorHardening:
             left whole), `fade_fraction=0.25` (images whose cells are
             faded rather than removed), `blob_fraction=0.0` (images with
             curved holes) and `seed=None`. The fill value is the model's.
+
     Example:
 
     ```python
