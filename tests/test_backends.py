@@ -48,6 +48,8 @@ JAX_SHARDS = (
         "test_model.py::test_jit_compile_true_matches_eager",
         "test_model.py::test_fit_predict_explain_evaluate_on_arrays",
         "test_model.py::test_regularization_losses_reach_their_network",
+        "test_model.py::"
+        "test_predictor_regularization_is_that_of_the_masked_in_pass",
         "test_explainers.py::test_maps_have_image_shape_and_are_finite",
         "test_explainers.py::test_integrated_gradients_completeness",
     ),

@@ -216,6 +216,8 @@ def test_configs_with_the_flat_keys_of_earlier_versions_load():
     config = model.get_config()
     flat = dict(config)
     flat.update(flat.pop("objective")["config"])
+    # Those versions had no deletion term.
+    del flat["deletion_weight"], flat["deletion_fractions"]
     restored = kca.ComprehensiveAttributionModel.from_config(flat)
     assert restored.get_config()["objective"] == config["objective"]
     assert restored.margin == 1.0 and restored.area_control is not None

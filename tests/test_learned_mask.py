@@ -103,7 +103,13 @@ def test_fit_leaves_every_classifier_weight_bit_for_bit(fitted):
 
 def test_fit_is_keras_fit_with_validation(fitted):
     history = fitted["history"].history
-    for key in ("loss", "accuracy", "masked_out_accuracy", "val_loss"):
+    for key in (
+        "loss",
+        "accuracy",
+        "masked_out_accuracy",
+        "val_loss",
+        "deletion_term",  # on by default here
+    ):
         assert key in history, key
     assert "area_multiplier" in history  # area_budget="auto", the default
     # `fit` compiled: AdamW at 2e-3 (the selector started from the
@@ -113,6 +119,31 @@ def test_fit_is_keras_fit_with_validation(fitted):
     schedule = optimizer["learning_rate"]["config"]
     assert schedule["initial_learning_rate"] == pytest.approx(2e-3)
     assert schedule["decay_steps"] == 2
+
+
+def _tiny():
+    return kca.models.build_selector(SHAPE, backbone="tiny", width=4)
+
+
+def test_the_deletion_term_is_on_unless_the_user_sets_the_objective():
+    classifier = _classifier()
+    explainer = _explainer(classifier, selector=_tiny())
+    assert explainer.deletion_weight == 2.0
+    assert "deletion_term" in [m.name for m in explainer.metrics]
+    off = _explainer(classifier, selector=_tiny(), deletion_weight=0.0)
+    assert off.deletion_weight == 0.0
+    assert "deletion_term" not in [m.name for m in off.metrics]
+    # A given objective is taken as it is (its default is off).
+    given = _explainer(
+        classifier,
+        selector=_tiny(),
+        objective=kca.losses.CometObjective(area_budget=0.3),
+    )
+    assert given.deletion_weight == 0.0
+    # The weight survives the config.
+    config = explainer.get_config()
+    restored = LearnedMask.from_config(config)
+    assert restored.deletion_weight == 2.0
 
 
 def test_labels_default_to_the_classifier_predictions():

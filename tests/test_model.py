@@ -329,6 +329,36 @@ def test_regularization_losses_reach_their_network(data):
     )
 
 
+def test_predictor_regularization_is_that_of_the_masked_in_pass(data):
+    # The deletion term runs the predictor a second time, on another
+    # image; the predictor's own objective keeps the first pass's losses.
+    inputs = keras.Input(SHAPE)
+    x = keras.layers.Conv2D(2, 3)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(
+        NUM_CLASSES, activity_regularizer=keras.regularizers.L1(1.0)
+    )(x)
+    predictor = keras.Model(inputs, outputs)
+    model = kca.ComprehensiveAttributionModel(
+        selector=kca.models.build_selector(SHAPE, backbone="tiny", width=4),
+        predictor=predictor,
+        detector=tiny_classifier("detector"),
+        fill_value=0.5,
+        deletion_weight=2.0,
+    )
+    images, labels = data["images"][:4], data["labels"][:4]
+    terms = model.compute_terms(images, labels)
+    masked_in, _ = model.apply_masks(images, model.compute_masks(images))
+    predictor(masked_in, training=False)
+    expected = float(keras.ops.sum(predictor.losses))
+    regularization = float(terms["predictor_objective"]) - float(
+        terms["predictor_loss"]
+    )
+    assert expected > 1e-4
+    assert regularization == pytest.approx(expected, rel=1e-4)
+    assert float(terms["deletion_term"]) > 0.0
+
+
 def test_separate_predictor_optimizer(data, tmp_path):
     # SGD at rate 0 for the predictor: only the selector may move.
     model = tiny_model(fill_value=0.5)

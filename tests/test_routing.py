@@ -13,15 +13,18 @@ import pytest
 import keras_compattr as kca
 from tests.conftest import tiny_model
 
-# (detector term, hinge reduction, area budget): the hinge on batch means
-# (one backward pass, predictor gradients divided by 1 + a), per image
-# (two backward passes), a term that does not reach the predictor, and the
-# default adaptive control (its step follows the gradient step).
+# (detector term, hinge reduction, area budget, deletion weight): the hinge
+# on batch means (one backward pass, predictor gradients divided by 1 + a),
+# per image (two backward passes), a term that does not reach the
+# predictor, the default adaptive control (its step follows the gradient
+# step), and the deletion term, which runs the predictor on a second image
+# (two backward passes).
 ROUTING_CASES = [
-    ("hinge", "batch", 0.6),
-    ("hinge", "sample", 0.6),
-    ("negative_ce", "batch", 0.6),
-    ("chance_hinge", "batch", "auto"),
+    ("hinge", "batch", 0.6, 0.0),
+    ("hinge", "sample", 0.6, 0.0),
+    ("negative_ce", "batch", 0.6, 0.0),
+    ("chance_hinge", "batch", "auto", 0.0),
+    ("chance_hinge", "batch", "auto", 2.0),
 ]
 
 
@@ -30,7 +33,20 @@ def _numpy(variables):
 
 
 def _direct_gradients(model, images, labels, loss, variables):
-    """The gradient of one loss of a fresh forward pass, on this backend."""
+    """The gradient of one loss of a fresh forward pass, on this backend.
+
+    The model's state (batch-norm statistics, which a training-mode pass
+    moves) is put back afterwards: the deletion term's pass reads it.
+    """
+    state = _numpy(model.non_trainable_variables)
+    try:
+        return _gradients(model, images, labels, loss, variables)
+    finally:
+        for variable, value in zip(model.non_trainable_variables, state):
+            variable.assign(value)
+
+
+def _gradients(model, images, labels, loss, variables):
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -69,8 +85,10 @@ def _direct_gradients(model, images, labels, loss, variables):
     ]
 
 
-@pytest.mark.parametrize("term,reduction,area", ROUTING_CASES)
-def test_gradient_routing_matches_direct_gradients(data, term, reduction, area):
+@pytest.mark.parametrize("term,reduction,area,deletion", ROUTING_CASES)
+def test_gradient_routing_matches_direct_gradients(
+    data, term, reduction, area, deletion
+):
     # Plain SGD at learning rate 1 moves every variable by minus its
     # gradient: the step's gradients are read off the weights.
     images, labels = data["images"][:8], data["labels"][:8]
@@ -80,6 +98,7 @@ def test_gradient_routing_matches_direct_gradients(data, term, reduction, area):
         hinge_reduction=reduction,
         margin=50.0,  # keeps the hinge active
         area_budget=area,
+        deletion_weight=deletion,
     )
     model.compile(optimizer=keras.optimizers.SGD(1.0))
     selector_vars = model.selector_variables
@@ -104,7 +123,9 @@ def test_gradient_routing_matches_direct_gradients(data, term, reduction, area):
     ]
     uses_predictor = kca.losses.objective.detector_term(term).uses_predictor
     assert uses_predictor == (term == "hinge")
-    if uses_predictor:
+    if deletion:
+        assert logs["deletion_term"] > 0.0
+    if uses_predictor or deletion:
         assert max(differences) > 1e-3
     else:
         assert max(differences) < 1e-5

@@ -18,8 +18,9 @@ one forward pass. How many backward passes they need depends on `T`:
   `(1 + a * [hinge active])` times that of `L_P`. One backward pass, then the
   predictor's gradients are divided by that factor.
 - `T` is the per-sample hinge, or any other term that depends on the
-  predictor and declares no factor: the forward pass is pulled back twice,
-  once per loss.
+  predictor and declares no factor, or the deletion term is on
+  (`deletion_weight > 0`) with a trainable predictor: the forward pass is
+  pulled back twice, once per loss.
 
 Each term declares whether it depends on the predictor where it is
 registered (`keras_compattr.losses.objective.DetectorTerm`).
@@ -106,6 +107,9 @@ def predictor_factor(model, terms):
     does not (or has no weight), and `None` when no single factor exists:
     the step then pulls the forward pass back once per loss.
     """
+    if model.deletion_weight and model.predictor_variables:
+        # The deletion term runs the predictor on another image.
+        return None
     term = detector_term(model.detector_term)
     if model.detector_weight == 0.0 or not term.uses_predictor:
         return 1.0

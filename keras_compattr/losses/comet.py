@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_compattr.api_export import keras_compattr_export
+from keras_compattr.losses import deletion
 from keras_compattr.losses.area_control import AreaMultiplier
 from keras_compattr.losses.objective import check_detector_term
 from keras_compattr.losses.objective import comet_terms
@@ -55,6 +56,15 @@ class CometObjective:
             batch.
         smoothness_weight: float >= 0, weight of a total-variation penalty
             on the mask (off in the reference method).
+        deletion_weight: float >= 0, weight of the deletion term (off in
+            the reference method; `LearnedMask` turns it on): the
+            predictor's probability of the class once the top `q` of each
+            mask's pixels are removed, so that the mask ranks its pixels
+            by how much the class depends on them (see
+            `keras_compattr.losses.deletion`). It costs one more pass of
+            the predictor per training step.
+        deletion_fractions: `(lo, hi)`, the shares `q` of each mask the
+            deletion term removes, spread over the batch.
 
     Raises:
         ValueError: an unknown `detector_term`, `hinge_reduction` or
@@ -89,6 +99,8 @@ class CometObjective:
         detector_term=None,
         hinge_reduction="batch",
         smoothness_weight=0.0,
+        deletion_weight=0.0,
+        deletion_fractions=deletion.DELETION_FRACTIONS,
     ):
         adaptive = is_adaptive_budget(area_budget)
         if detector_term is None:
@@ -110,6 +122,7 @@ class CometObjective:
             margin=margin,
             area_weight=area_weight,
             smoothness_weight=smoothness_weight,
+            deletion_weight=deletion_weight,
         )
         self.detector_weight = float(detector_weight)
         self.margin = float(margin)
@@ -118,6 +131,8 @@ class CometObjective:
         self.detector_term = detector_term
         self.hinge_reduction = hinge_reduction
         self.smoothness_weight = float(smoothness_weight)
+        self.deletion_weight = float(deletion_weight)
+        self.deletion_fractions = deletion.check_fractions(deletion_fractions)
         # The adaptive area control, made by `build` for `"auto"`.
         self.area_control = (
             area_budget if isinstance(area_budget, AreaMultiplier) else None
@@ -157,6 +172,7 @@ class CometObjective:
         masks,
         mask_logits=None,
         sample_weight=None,
+        deletion_log_probs=None,
     ):
         """The objective's terms for one batch; changes no state.
 
@@ -170,9 +186,14 @@ class CometObjective:
                 exact area pressure with `area_budget="auto"`.
             sample_weight: optional `(N,)` weights of the batch means (see
                 `keras_compattr.losses.comet_objective`).
+            deletion_log_probs: `(N, K)` log-probabilities of the
+                predictor on the images without the top of their masks
+                (`keras_compattr.losses.deletion.top_fraction_masks`);
+                needed when `deletion_weight > 0`.
 
         Returns:
-            The dict of `keras_compattr.losses.comet_objective`. With
+            The dict of `keras_compattr.losses.comet_objective`, plus
+            `"deletion_term"` when `deletion_weight > 0`. With
             `area_budget="auto"`, the area pressure is weighted by the
             area control's current multiplier; the training step moves
             the multiplier (`update_area_control`), not this call.
@@ -182,7 +203,7 @@ class CometObjective:
             area_weight = ops.stop_gradient(self._built_control().multiplier)
         else:
             area_budget, area_weight = self.area_budget, self.area_weight
-        return comet_terms(
+        terms = comet_terms(
             labels,
             predictor_log_probs,
             detector_log_probs,
@@ -197,6 +218,19 @@ class CometObjective:
             mask_logits=mask_logits,
             sample_weight=sample_weight,
         )
+        if self.deletion_weight:
+            if deletion_log_probs is None:
+                raise ValueError(
+                    "`deletion_weight > 0` needs `deletion_log_probs`: the "
+                    "predictor's log-probabilities on the images without "
+                    "the top of their masks."
+                )
+            term = deletion.deletion_term(
+                labels, deletion_log_probs, sample_weight
+            )
+            terms["selector_loss"] += self.deletion_weight * term
+            terms["deletion_term"] = term
+        return terms
 
     def _built_control(self):
         if self.area_control is None:
@@ -250,6 +284,8 @@ class CometObjective:
             "detector_term": self.detector_term,
             "hinge_reduction": self.hinge_reduction,
             "smoothness_weight": self.smoothness_weight,
+            "deletion_weight": self.deletion_weight,
+            "deletion_fractions": list(self.deletion_fractions),
         }
 
     @classmethod

@@ -60,10 +60,12 @@ def per_sample_cross_entropy(labels, log_probs):
     Returns:
         `(N,)` float32 losses.
     """
-    return -ops.sum(_targets(labels, log_probs.shape[-1]) * log_probs, axis=-1)
+    return -ops.sum(
+        label_targets(labels, log_probs.shape[-1]) * log_probs, axis=-1
+    )
 
 
-def _targets(labels, num_classes):
+def label_targets(labels, num_classes):
     """`(N, K)` float32 targets from integer or one-hot (soft) labels."""
     if (
         len(labels.shape) == 2
@@ -117,7 +119,7 @@ def _log_rest(labels, log_probs):
     confident rows, where `1 - exp(log p_y)` rounds to 0 in float32 and
     its gradient vanishes, and defined for soft targets too.
     """
-    targets = _targets(labels, log_probs.shape[-1])
+    targets = label_targets(labels, log_probs.shape[-1])
     log_other = ops.log(ops.maximum(1.0 - targets, 1e-30))
     return ops.logsumexp(ops.add(log_probs, log_other), axis=-1)
 

@@ -1,18 +1,18 @@
 """`ComprehensiveAttributionModel`: COMET as a `keras.Model`."""
 
-import copy
-
 import keras
 import numpy as np
 from keras import ops
 
 from keras_compattr.api_export import keras_compattr_export
 from keras_compattr.layers.mask_head import MaskHead
+from keras_compattr.losses import deletion
 from keras_compattr.losses.comet import resolve_objective
 from keras_compattr.losses.objective import log_probabilities
 from keras_compattr.models import adapters
 from keras_compattr.models import checks
 from keras_compattr.models import hardening as hardening_lib
+from keras_compattr.models import loading
 from keras_compattr.models import networks
 from keras_compattr.models.checks import output_shape
 from keras_compattr.models.comet_trainer import CometTrainer
@@ -105,6 +105,11 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             the first `fit()` when needed) and saved with the model.
         smoothness_weight: float >= 0, weight of a total-variation
             penalty on the mask (off in the reference method).
+        deletion_weight: float >= 0, weight of the deletion term (off in
+            the reference method): the predictor's probability of the
+            class once the top of each mask is removed, which ranks the
+            mask's pixels (`keras_compattr.losses.deletion`); the shares
+            it removes are set with `objective=`.
         detector_output: `"auto"`, `"logits"` or `"probabilities"`. `"auto"`
             reads the detector's last activation and, when that is not
             conclusive, treats rows that lie in `[0, 1]` and sum to one as
@@ -117,7 +122,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             parts removed and that is shown the mask eroded by a few
             pixels, so that a mask must cover all of the evidence.
         objective: a `keras_compattr.losses.CometObjective`, whose docs
-            detail the arguments `detector_weight` to `smoothness_weight`
+            detail the arguments `detector_weight` to `deletion_weight`
             above: those are its short form, and are refused alongside it.
             Its settings read back as the model's read-only attributes
             (`model.area_budget`, `model.area_control`, ...).
@@ -184,6 +189,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         predictor_output="auto",
         objective=None,
         hardening=True,
+        deletion_weight=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -202,6 +208,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             detector_term=detector_term,
             hinge_reduction=hinge_reduction,
             smoothness_weight=smoothness_weight,
+            deletion_weight=deletion_weight,
         )
         checks.check_output_kind("detector_output", detector_output)
         checks.check_output_kind("predictor_output", predictor_output)
@@ -289,6 +296,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
                 "detector_loss",
                 "area_penalty",
                 "mask_area",
+                *(("deletion_term",) if objective.deletion_weight else ()),
             )
         }
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(
@@ -324,6 +332,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
     detector_term = _objective_setting("detector_term")
     hinge_reduction = _objective_setting("hinge_reduction")
     smoothness_weight = _objective_setting("smoothness_weight")
+    deletion_weight = _objective_setting("deletion_weight")
     area_control = _objective_setting("area_control")
 
     # === Forward pass ===
@@ -398,10 +407,24 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             ),
             self._predictor_output_kind,
         )
+        # Its regularisation losses of this pass (the next call clears them).
+        predictor_regularization = list(self.predictor.losses)
         detector_log_probs = log_probabilities(
             self.judge(masked_out, training=False),
             self._detector_output_kind,
         )
+        deletion_log_probs = None
+        if self.objective.deletion_weight:
+            # The predictor on the image without the top of each mask.
+            top = deletion.top_fraction_masks(
+                mask_logits, self.objective.deletion_fractions
+            )
+            deletion_log_probs = log_probabilities(
+                self.predictor(
+                    self.apply_masks(images, top)[1], training=False
+                ),
+                self._predictor_output_kind,
+            )
         terms = self.objective(
             labels,
             predictor_log_probs,
@@ -409,15 +432,16 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             masks,
             mask_logits=mask_logits,
             sample_weight=sample_weight,
+            deletion_log_probs=deletion_log_probs,
         )
         selector_regularization = self.selector.losses + self.mask_head.losses
         if selector_regularization:
             terms["selector_loss"] = terms["selector_loss"] + ops.cast(
                 ops.sum(selector_regularization), "float32"
             )
-        if self.predictor.losses:
+        if predictor_regularization:
             terms["predictor_objective"] = terms["predictor_loss"] + ops.cast(
-                ops.sum(self.predictor.losses), "float32"
+                ops.sum(predictor_regularization), "float32"
             )
         else:
             terms["predictor_objective"] = terms["predictor_loss"]
@@ -528,23 +552,12 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = copy.deepcopy(config)  # deserialising consumes dicts
-        # Files saved before `frozen_config` hold the detector's training
-        # state: restoring it warns, and COMET never uses it.
-        config["detector"].pop("compile_config", None)
+        config = loading.upgraded_config(config)
         for name in ("selector", "predictor", "detector", "objective"):
             if name in config:
                 config[name] = keras.saving.deserialize_keras_object(
                     config[name]
                 )
-        # Files saved before `CometObjective` hold its settings as flat
-        # keys, the short form, with an `AreaMultiplier` serialised.
-        if isinstance(config.get("area_budget"), dict):
-            config["area_budget"] = keras.saving.deserialize_keras_object(
-                config["area_budget"]
-            )
-        # Files saved before hardening judged with the detector itself.
-        config.setdefault("hardening", None)
         if config.get("input_shape") is not None:
             config["input_shape"] = tuple(config["input_shape"])
         return cls(**config)

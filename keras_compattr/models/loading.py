@@ -1,5 +1,6 @@
 """Loading saved `ComprehensiveAttributionModel`s with clear errors."""
 
+import copy
 import json
 import os
 import zipfile
@@ -130,3 +131,31 @@ def load_model(
             "pass the matching `input_shape`."
         )
     return keras.saving.load_model(path, compile=compile, safe_mode=safe_mode)
+
+
+def upgraded_config(config):
+    """A copy of a saved model config, in this version's form.
+
+    Files of earlier versions load as they were saved:
+
+    - before `frozen_config`, the detector's config held its training
+      state; restoring it warns, and COMET never uses it: dropped;
+    - before `CometObjective`, the objective's settings were flat keys
+      (the model's short form), with an `AreaMultiplier` serialised:
+      deserialised here;
+    - before hardening, the detector itself judged: `hardening=None`.
+
+    Args:
+        config: the dict `ComprehensiveAttributionModel.get_config` wrote.
+
+    Returns:
+        A new dict (deserialising consumes dicts; `config` is untouched).
+    """
+    config = copy.deepcopy(config)
+    config["detector"].pop("compile_config", None)
+    if isinstance(config.get("area_budget"), dict):
+        config["area_budget"] = keras.saving.deserialize_keras_object(
+            config["area_budget"]
+        )
+    config.setdefault("hardening", None)
+    return config
