@@ -28,11 +28,14 @@ statistics included) bit for bit as it was.
     python benchmarks/learned_mask.py
     SEEDS="0 1 2" python benchmarks/learned_mask.py
 
-Environment: SEEDS ("0"), SIZE (48), NTRAIN (1600), NTEST (200), EPOCHS
-(8), RISE_MASKS (500), CACHE; METHODS (all: "LearnedMask Grad-CAM RISE");
-LM, a JSON dict of `LearnedMask` arguments (`{"area_budget": 0.2}`), plus
-`"learning_rate"`: AdamW's, decayed to zero by a cosine (default:
-`LearnedMask`'s own), and `"ctl"`: `AreaMultiplier` arguments.
+Environment: SEEDS ("0"), DATA ("two_part", or "silhouettes": the
+held-out-like shapes of `benchmarks/silhouettes.py`, 64 px, 5 classes,
+which no default was chosen on), SIZE (48; two-part only), NTRAIN (1600),
+NTEST (200), EPOCHS (8), RISE_MASKS (500), CACHE; METHODS (all:
+"LearnedMask Grad-CAM RISE"); LM, a JSON dict of `LearnedMask` arguments
+(`{"area_budget": 0.2}`), plus `"learning_rate"`: AdamW's, decayed to
+zero by a cosine (default: `LearnedMask`'s own), and `"ctl"`:
+`AreaMultiplier` arguments.
 """
 
 import json
@@ -47,7 +50,8 @@ from keras_compattr import metrics
 from keras_compattr import training as recipe
 
 SEEDS = [int(s) for s in os.environ.get("SEEDS", "0").split()]
-SIZE = int(os.environ.get("SIZE", 48))
+DATA = os.environ.get("DATA", "two_part")
+SIZE = 64 if DATA == "silhouettes" else int(os.environ.get("SIZE", 48))
 NTRAIN = int(os.environ.get("NTRAIN", 1600))
 NTEST = int(os.environ.get("NTEST", 200))
 EPOCHS = int(os.environ.get("EPOCHS", 8))
@@ -55,13 +59,14 @@ RISE_MASKS = int(os.environ.get("RISE_MASKS", 500))
 CACHE = os.environ.get("CACHE", "/tmp/compattr_learned_mask")
 METHODS = os.environ.get("METHODS", "LearnedMask Grad-CAM RISE").split()
 LM = json.loads(os.environ.get("LM", "{}"))
-SHAPE, K, BATCH = (SIZE, SIZE, 3), 4, 64
+SHAPE, K, BATCH = (SIZE, SIZE, 3), 5 if DATA == "silhouettes" else 4, 64
 KEYS = ("pxap", "all_parts_covered", "deletion_accuracy_10")
 
 
 def black_box(train, seed):
     """The benchmark's classifier (8 epochs), trained once per seed."""
-    path = os.path.join(CACHE, f"classifier_{SIZE}_{NTRAIN}_{seed}.keras")
+    name = "classifier" if DATA == "two_part" else f"classifier_{DATA}"
+    path = os.path.join(CACHE, f"{name}_{SIZE}_{NTRAIN}_{seed}.keras")
     if os.path.exists(path):
         return keras.saving.load_model(path)
     keras.utils.set_random_seed(seed)
@@ -150,9 +155,19 @@ def learned_mask(train, test, classifier, fast, fill):
     return row
 
 
+def data(count, seed):
+    """`DATA`'s images, labels, masks and part masks."""
+    if DATA == "silhouettes":
+        from silhouettes import silhouettes  # benchmarks/silhouettes.py
+
+        return silhouettes(count, seed)
+    if DATA != "two_part":
+        raise ValueError(f"DATA must be two_part or silhouettes: {DATA!r}")
+    return kca.datasets.synthetic(count, SIZE, K, seed=seed)
+
+
 def run(seed):
-    train = kca.datasets.synthetic(NTRAIN, SIZE, K, seed=seed)
-    test = kca.datasets.synthetic(NTEST, SIZE, K, seed=seed + 1)
+    train, test = data(NTRAIN, seed), data(NTEST, seed + 1)
     images = test["images"]
     classifier = black_box(train, seed)
     fast = kca.evaluation.CompiledClassifier(classifier)
@@ -221,7 +236,8 @@ def table(per_seed):
 def main():
     os.makedirs(CACHE, exist_ok=True)
     print(
-        f"backend {keras.backend.backend()}, seeds {SEEDS}, {SIZE} px, "
+        f"backend {keras.backend.backend()}, {DATA} data, seeds {SEEDS}, "
+        f"{SIZE} px, "
         f"{NTRAIN} training / {NTEST} test images, {EPOCHS} epochs, "
         f"LearnedMask arguments {LM}",
         flush=True,
