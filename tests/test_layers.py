@@ -51,3 +51,26 @@ def test_image_preprocessing_maps_the_unit_range(mode, low, high):
     )
     np.testing.assert_allclose(out[0], low)
     np.testing.assert_allclose(out[1], high)
+
+
+def test_ranked_maps_keep_the_order_and_the_decision_boundary():
+    from keras_compattr.layers.mask_head import ranked_maps
+
+    rng = np.random.default_rng(0)
+    # Scores far into the sigmoid's saturation, where the mask ties.
+    logits = rng.normal(0.0, 30.0, (3, 8, 8, 1)).astype("float32")
+    masks = 1 / (1 + np.exp(-logits.astype("float64")))
+    ranked = np.asarray(ranked_maps(logits))
+    assert ranked.shape == logits.shape
+    # Within an image no two scores tie in the map; in the mask many do.
+    for z, r in zip(logits, ranked):
+        assert len(np.unique(r)) == len(np.unique(z))
+    assert len(np.unique(masks.astype("float32"))) < len(np.unique(logits))
+    np.testing.assert_array_equal(ranked >= 0.5, logits >= 0)
+    for z, r in zip(logits, ranked):
+        assert r.max() == pytest.approx(1.0) and r.min() == pytest.approx(0)
+        order = np.argsort(z.ravel())
+        assert np.all(np.diff(r.ravel()[order]) > 0)
+    # All-negative scores stay below 0.5 (nothing selected).
+    negative = np.asarray(ranked_maps(-np.abs(logits) - 1.0))
+    assert negative.max() < 0.5

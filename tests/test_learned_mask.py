@@ -191,6 +191,14 @@ def test_explain_returns_one_map_in_the_unit_range_per_image(fitted):
     assert maps.shape == (5, *SHAPE[:2]) and maps.dtype == np.float32
     assert 0.0 <= maps.min() and maps.max() <= 1.0
     assert explainer.explain(images[0]).shape == (1, *SHAPE[:2])
+    # The default map ranks by score and selects what the mask selects.
+    masks = explainer.explain(images[:5], output="mask")
+    logits = explainer.explain(images[:5], output="logits")
+    np.testing.assert_array_equal(maps >= 0.5, logits >= 0.0)
+    np.testing.assert_array_equal(maps >= 0.5, masks >= 0.5)
+    for z, r in zip(logits, maps):
+        order = np.argsort(z.ravel(), kind="stable")
+        assert np.all(np.diff(r.ravel()[order]) >= 0)
     # Labels are checked, but the mask does not depend on them.
     np.testing.assert_array_equal(
         explainer.explain(images[:5], labels=[0, 1, 2, 0, 1]), maps

@@ -289,6 +289,15 @@ def test_explain_outputs_agree_with_the_masks_the_model_applies(data):
     np.testing.assert_allclose(masks, applied, atol=1e-5)
     np.testing.assert_allclose(1 / (1 + np.exp(-logits)), masks, atol=1e-5)
     np.testing.assert_array_equal(binary, (logits >= 0).astype("float32"))
+    # The ranked map orders pixels as the logits do, within each image, and
+    # is at least 0.5 exactly where the mask is.
+    ranked = model.explain(images, verbose=0, output="ranked")
+    assert ranked.min() >= 0.0 and ranked.max() <= 1.0
+    np.testing.assert_array_equal(ranked >= 0.5, logits >= 0)
+    for z, r in zip(logits, ranked):
+        order = np.argsort(z.ravel(), kind="stable")
+        assert np.all(np.diff(r.ravel()[order]) >= 0)
+        assert r.max() == pytest.approx(1.0) or z.max() <= 0
     with pytest.raises(ValueError, match="output"):
         model.explain(images, verbose=0, output="probabilities")
 

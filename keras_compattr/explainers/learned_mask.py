@@ -1,6 +1,5 @@
 """`LearnedMask`: a comprehensive mask of a classifier the user already has."""
 
-import copy
 import math
 import types
 
@@ -16,6 +15,7 @@ from keras_compattr.models.comprehensive_attribution_model import (
 )
 from keras_compattr.models.hardening import copy_network
 from keras_compattr.models.hardening import frozen_config
+from keras_compattr.models.loading import deserialized_config
 from keras_compattr.models.networks import build_selector
 from keras_compattr.utils import data_checks
 from keras_compattr.utils.images import to_unit_range_numpy
@@ -193,7 +193,7 @@ class LearnedMask(ComprehensiveAttributionModel):
         classifier, hardening=kca.models.DetectorHardening(epochs=1)
     )
     explainer.fit(data["images"], epochs=1, batch_size=32, verbose=0)
-    masks = explainer.explain(data["images"][:8])  # (8, 32, 32), in [0, 1]
+    maps = explainer.explain(data["images"][:8])  # (8, 32, 32), in [0, 1]
     assert all(
         np.array_equal(a, b)
         for a, b in zip(weights, classifier.get_weights())
@@ -436,9 +436,9 @@ class LearnedMask(ComprehensiveAttributionModel):
     # === Explanations ===
 
     def explain(
-        self, images, labels=None, batch_size=32, verbose=0, output="mask"
+        self, images, labels=None, batch_size=32, verbose=0, output="ranked"
     ):
-        """Masks of `images`, one forward pass of the selector per batch.
+        """Maps of `images`, one forward pass of the selector per batch.
 
         The interface of the other explainers (`keras_compattr.explainers`)
         and of `ComprehensiveAttributionModel.explain`.
@@ -453,11 +453,21 @@ class LearnedMask(ComprehensiveAttributionModel):
                 predicts (the class it was trained to explain).
             batch_size: int, images per forward pass.
             verbose: Keras verbosity of the prediction loop.
-            output: `"mask"` (the soft mask in `[0, 1]`), `"logits"` or
-                `"binary"`, as in `ComprehensiveAttributionModel.explain`.
+            output: `"ranked"` (the default): the selector's scores
+                scaled per image into `[0, 1]` with the decision boundary
+                at 0.5, so the map is above 0.5 exactly where the mask
+                selects and orders pixels by score; `"mask"`, the soft
+                mask `sigmoid(score)` the classifier sees, whose values
+                saturate at 0 and 1 (in float32, or within a 0.01 grid
+                for most pixels) and so tie where the scores do not;
+                `"logits"` or `"binary"`. See
+                `ComprehensiveAttributionModel.explain`. An explainer's
+                map is read by ranking metrics (PxAP, deletion), hence
+                the default: on the silhouettes benchmark the mask's ties
+                cost it 9 points of PxAP (docs/benchmark.md).
 
         Returns:
-            A float32 NumPy array `(N, H, W)`.
+            A float32 NumPy array `(N, H, W)` in `[0, 1]` (logits: real).
         """
         if labels is not None:
             self._check_labels(images, labels)
@@ -497,15 +507,8 @@ class LearnedMask(ComprehensiveAttributionModel):
 
     @classmethod
     def from_config(cls, config):
-        config = copy.deepcopy(config)
-        for name in ("classifier", "selector", "objective"):
-            if name in config:
-                config[name] = keras.saving.deserialize_keras_object(
-                    config[name]
-                )
-        if config.get("input_shape") is not None:
-            config["input_shape"] = tuple(config["input_shape"])
-        return cls(**config)
+        names = ("classifier", "selector", "objective")
+        return cls(**deserialized_config(config, names))
 
 
 class _LabelledPyDataset(keras.utils.PyDataset):

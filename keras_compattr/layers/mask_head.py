@@ -1,4 +1,5 @@
-"""Layers that turn a selector's features into a mask and apply it."""
+"""The mask head: a selector's features to mask scores, and the maps that
+`explain` returns from those scores."""
 
 from keras import layers
 from keras import ops
@@ -74,3 +75,68 @@ class MaskHead(layers.Layer):
         config = super().get_config()
         config.update({"height": self.height, "width": self.width})
         return config
+
+
+def ranked_maps(logits):
+    """Maps in `[0, 1]` that rank pixels by mask score, without saturating.
+
+    The soft mask `sigmoid(z)` is what the predictor sees, but in float32
+    it is 1.0 for every score above about 17 and within 0.01 of 0 or 1 for
+    most pixels, so metrics that bin scores (PxAP on a grid of 0.01) or
+    break ties (deletion curves) lose the order the selector learned. This
+    map keeps it: per image, scores `z >= 0` go linearly from 0.5 (the
+    decision boundary, `z = 0`) to 1.0 (the highest score), scores
+    `z < 0` from 0.5 down to 0.0 (the lowest). It orders pixels exactly
+    as the mask does, and is above 0.5 exactly where the mask is.
+
+    Args:
+        logits: `(N, H, W)` or `(N, H, W, 1)` mask scores (pre-sigmoid).
+
+    Returns:
+        Float32 maps of the same shape, in `[0, 1]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_compattr.layers.mask_head import ranked_maps
+    >>> z = np.array([[[-4.0, -1.0, 0.0, 20.0, 40.0]]], "float32")
+    >>> np.asarray(ranked_maps(z)).round(3).tolist()
+    [[[0.0, 0.375, 0.5, 0.75, 1.0]]]
+    """
+    z = ops.cast(logits, "float32")
+    axes = tuple(range(1, len(z.shape)))
+    high = ops.maximum(ops.max(z, axis=axes, keepdims=True), 1e-6)
+    low = ops.minimum(ops.min(z, axis=axes, keepdims=True), -1e-6)
+    above = 0.5 + 0.5 * z / high
+    below = 0.5 - 0.5 * z / low
+    return ops.where(z >= 0.0, above, below)
+
+
+# What `explain(output=...)` returns per pixel (see `maps_from_logits`).
+MAP_OUTPUTS = ("mask", "logits", "ranked", "binary")
+
+
+def check_map_output(output):
+    """Refuses an `output` that is not one of `MAP_OUTPUTS`."""
+    if output not in MAP_OUTPUTS:
+        raise ValueError(
+            "`output` must be 'mask', 'logits', 'ranked' or 'binary'. "
+            f"Received output={output!r}."
+        )
+
+
+def maps_from_logits(logits, output):
+    """The maps `explain(output=output)` returns, from mask scores.
+
+    `"mask"`: `sigmoid(logits)`; `"logits"`: the scores; `"ranked"`:
+    `ranked_maps(logits)`; `"binary"`: 1.0 where `logits >= 0`, else 0.0.
+    """
+    check_map_output(output)
+    logits = ops.convert_to_tensor(logits, "float32")
+    if output == "mask":
+        return ops.sigmoid(logits)
+    if output == "ranked":
+        return ranked_maps(logits)
+    if output == "binary":
+        return ops.cast(ops.greater_equal(logits, 0.0), "float32")
+    return logits

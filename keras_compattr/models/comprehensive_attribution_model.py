@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_compattr.api_export import keras_compattr_export
+from keras_compattr.layers import mask_head
 from keras_compattr.layers.mask_head import MaskHead
 from keras_compattr.losses import deletion
 from keras_compattr.losses.comet import resolve_objective
@@ -474,6 +475,11 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
                   1.0 (or 0.0) in float32, so ranking metrics (PxAP, the
                   pointing game, deletion curves) see the order the
                   selector learned instead of ties.
+                - `"ranked"`: the logits scaled per image into `[0, 1]`,
+                  0.5 at the decision boundary (`keras_compattr.layers.
+                  mask_head.ranked_maps`): the order of `"logits"` and
+                  the selection of `"mask"` (above 0.5 where `m` is), in
+                  the range of the other explainers' maps.
                 - `"binary"`: the decision mask, 1.0 where `m >= 0.5`
                   (logit >= 0) and 0.0 elsewhere.
 
@@ -500,11 +506,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         >>> set(np.unique(binary).tolist()) <= {0.0, 1.0}
         True
         """
-        if output not in ("mask", "logits", "binary"):
-            raise ValueError(
-                "`output` must be 'mask', 'logits' or 'binary'. "
-                f"Received output={output!r}."
-            )
+        mask_head.check_map_output(output)
         images, _ = self._validate_inputs(
             images, None, with_labels=False, single=True, name="images"
         )
@@ -515,13 +517,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         logits = self._mask_model.predict(
             images, batch_size=batch_size, verbose=verbose
         )
-        logits = keras.ops.convert_to_tensor(logits, "float32")
-        if output == "mask":
-            maps = ops.sigmoid(logits)
-        elif output == "binary":
-            maps = ops.cast(ops.greater_equal(logits, 0.0), "float32")
-        else:
-            maps = logits
+        maps = mask_head.maps_from_logits(logits, output)
         return np.asarray(keras.ops.convert_to_numpy(maps), "float32")
 
     # === Config ===
@@ -553,11 +549,5 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
     @classmethod
     def from_config(cls, config):
         config = loading.upgraded_config(config)
-        for name in ("selector", "predictor", "detector", "objective"):
-            if name in config:
-                config[name] = keras.saving.deserialize_keras_object(
-                    config[name]
-                )
-        if config.get("input_shape") is not None:
-            config["input_shape"] = tuple(config["input_shape"])
-        return cls(**config)
+        names = ("selector", "predictor", "detector", "objective")
+        return cls(**loading.deserialized_config(config, names))

@@ -159,3 +159,24 @@ def upgraded_config(config):
         )
     config.setdefault("hardening", None)
     return config
+
+
+def deserialized_config(config, names):
+    """A copy of a model config with the objects under `names` rebuilt.
+
+    Args:
+        config: a model config, as `get_config` wrote it.
+        names: the keys holding serialised Keras objects (networks, the
+            objective); absent keys are skipped.
+
+    Returns:
+        A new dict whose `names` hold the objects, and whose
+        `input_shape`, when set, is a tuple (JSON made it a list).
+    """
+    config = copy.deepcopy(config)  # deserialising consumes dicts
+    for name in names:
+        if name in config:
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+    if config.get("input_shape") is not None:
+        config["input_shape"] = tuple(config["input_shape"])
+    return config
