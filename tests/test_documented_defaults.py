@@ -35,8 +35,8 @@ def _number(value):
 def test_the_objective_defaults_are_the_model_defaults():
     model = _defaults(kca.ComprehensiveAttributionModel)
     objective = _defaults(CometObjective)
-    # The short form leaves out the deletion term's shares (its docs say:
-    # they are set with `objective=`).
+    # The short form leaves out the deletion term's shares (CometObjective's
+    # docs say: they are set with `objective=`).
     assert "deletion_fractions" not in model
     del objective["deletion_fractions"]
     for name, value in objective.items():

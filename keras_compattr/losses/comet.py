@@ -64,7 +64,8 @@ class CometObjective:
             `keras_compattr.losses.deletion`). It costs one more pass of
             the predictor per training step.
         deletion_fractions: `(lo, hi)`, the shares `q` of each mask the
-            deletion term removes, spread over the batch.
+            deletion term removes, spread over the batch. Not in the
+            model's short form: set it with `objective=`.
 
     Raises:
         ValueError: an unknown `detector_term`, `hinge_reduction` or

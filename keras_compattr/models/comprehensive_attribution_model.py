@@ -22,6 +22,13 @@ from keras_compattr.utils.argument_checks import check_fill
 from keras_compattr.utils.images import to_unit_range
 
 
+def _plus_losses(loss, losses):
+    """`loss` plus the sum of a network's `losses` (regularisers), if any."""
+    if not losses:
+        return loss
+    return loss + ops.cast(ops.sum(losses), "float32")
+
+
 def _objective_setting(name):
     return property(
         lambda self: getattr(self.objective, name),
@@ -106,11 +113,8 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             the first `fit()` when needed) and saved with the model.
         smoothness_weight: float >= 0, weight of a total-variation
             penalty on the mask (off in the reference method).
-        deletion_weight: float >= 0, weight of the deletion term (off in
-            the reference method): the predictor's probability of the
-            class once the top of each mask is removed, which ranks the
-            mask's pixels (`keras_compattr.losses.deletion`); the shares
-            it removes are set with `objective=`.
+        deletion_weight: float >= 0, weight of the deletion term, which
+            ranks the mask's pixels (off in the reference method).
         detector_output: `"auto"`, `"logits"` or `"probabilities"`. `"auto"`
             reads the detector's last activation and, when that is not
             conclusive, treats rows that lie in `[0, 1]` and sum to one as
@@ -435,17 +439,12 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             sample_weight=sample_weight,
             deletion_log_probs=deletion_log_probs,
         )
-        selector_regularization = self.selector.losses + self.mask_head.losses
-        if selector_regularization:
-            terms["selector_loss"] = terms["selector_loss"] + ops.cast(
-                ops.sum(selector_regularization), "float32"
-            )
-        if predictor_regularization:
-            terms["predictor_objective"] = terms["predictor_loss"] + ops.cast(
-                ops.sum(predictor_regularization), "float32"
-            )
-        else:
-            terms["predictor_objective"] = terms["predictor_loss"]
+        terms["selector_loss"] = _plus_losses(
+            terms["selector_loss"], self.selector.losses + self.mask_head.losses
+        )
+        terms["predictor_objective"] = _plus_losses(
+            terms["predictor_loss"], predictor_regularization
+        )
         terms["predictor_log_probs"] = predictor_log_probs
         terms["detector_log_probs"] = detector_log_probs
         terms["masks"] = masks
@@ -475,11 +474,9 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
                   1.0 (or 0.0) in float32, so ranking metrics (PxAP, the
                   pointing game, deletion curves) see the order the
                   selector learned instead of ties.
-                - `"ranked"`: the logits scaled per image into `[0, 1]`,
-                  0.5 at the decision boundary (`keras_compattr.layers.
-                  mask_head.ranked_maps`): the order of `"logits"` and
-                  the selection of `"mask"` (above 0.5 where `m` is), in
-                  the range of the other explainers' maps.
+                - `"ranked"`: the logits scaled per image into `[0, 1]`
+                  with 0.5 at the decision boundary: the order of
+                  `"logits"`, the selection of `"mask"`.
                 - `"binary"`: the decision mask, 1.0 where `m >= 0.5`
                   (logit >= 0) and 0.0 elsewhere.
 
