@@ -34,8 +34,9 @@ which no default was chosen on), SIZE (48; two-part only), NTRAIN (1600),
 NTEST (200), EPOCHS (8), RISE_MASKS (500), CACHE; METHODS (all:
 "LearnedMask Grad-CAM RISE"); LM, a JSON dict of `LearnedMask` arguments
 (`{"area_budget": 0.2}`), plus `"learning_rate"`: AdamW's, decayed to
-zero by a cosine (default: `LearnedMask`'s own), and `"ctl"`:
-`AreaMultiplier` arguments.
+zero by a cosine (default: `LearnedMask`'s own), `"ctl"`:
+`AreaMultiplier` arguments, and `"hardening"` as a dict of
+`DetectorHardening` arguments.
 """
 
 import json
@@ -115,6 +116,10 @@ def learned_mask(train, test, classifier, fast, fill):
     if "ctl" in options:  # `AreaMultiplier` arguments
         options["area_budget"] = kca.losses.AreaMultiplier(
             K, **options.pop("ctl")
+        )
+    if isinstance(options.get("hardening"), dict):
+        options["hardening"] = kca.models.DetectorHardening(
+            **options["hardening"]
         )
     weights = [keras.ops.convert_to_numpy(w).copy() for w in classifier.weights]
     explainer = kca.explainers.LearnedMask(classifier, **options)

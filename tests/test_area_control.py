@@ -54,9 +54,62 @@ def test_multiplier_stays_within_its_bounds():
     np.testing.assert_allclose(float(control.multiplier), 0.5, rtol=1e-5)
 
 
+def test_masked_in_guard_stops_the_shrinking_while_sufficiency_fails():
+    # The judge at chance says "shrink", but the predictor keeps its class
+    # on only half of the masked-in images: with the guard the smaller
+    # slack, 0.5 - 0.8, wins and lambda falls; without it, it rises.
+    free = kca.losses.AreaMultiplier(4, momentum=0.0)
+    guarded = kca.losses.AreaMultiplier(
+        4, momentum=0.0, min_masked_in_accuracy=0.8
+    )
+    for control in (free, guarded):
+        control.update(np.float32(0.25), masked_in_accuracy=np.float32(0.5))
+    assert float(free.multiplier) > 1.0
+    np.testing.assert_allclose(
+        float(guarded.multiplier), np.exp(0.1 * (0.5 - 0.8)), rtol=1e-5
+    )
+    # Both constraints hold: the slack of completeness, the smaller one.
+    guarded.update(np.float32(0.25), masked_in_accuracy=np.float32(1.0))
+    np.testing.assert_allclose(
+        float(guarded.multiplier),
+        np.exp(0.1 * (0.5 - 0.8) + 0.1 * (0.275 - 0.25)),
+        rtol=1e-5,
+    )
+
+
+def test_masked_in_guard_reads_the_predictor_in_the_training_step(data):
+    control = kca.losses.AreaMultiplier(
+        3, momentum=0.0, min_masked_in_accuracy=0.99
+    )
+    model = tiny_model(area_budget=control)
+    model.compile()
+    logs = model.train_on_batch(
+        data["images"][:8], data["labels"][:8], return_dict=True
+    )
+    np.testing.assert_allclose(
+        float(keras.ops.convert_to_numpy(control.masked_in_accuracy)),
+        logs["accuracy"],
+        atol=1e-6,
+    )
+
+
+def test_multiplier_loads_the_state_of_older_files():
+    # Files saved before `masked_in_accuracy` hold three variables.
+    control = kca.losses.AreaMultiplier(3)
+    store = {"0": np.float32(0.5), "1": np.float32(0.3), "2": np.ones(3)}
+    control.load_own_variables(store)
+    assert float(control.log_multiplier) == pytest.approx(0.5)
+    assert float(control.masked_out_accuracy) == pytest.approx(0.3)
+    assert float(control.masked_in_accuracy) == 1.0
+
+
 def test_multiplier_config_round_trip():
     control = kca.losses.AreaMultiplier(
-        num_classes=5, tolerance=0.1, rate=0.3, initial_multiplier=2.0
+        num_classes=5,
+        tolerance=0.1,
+        rate=0.3,
+        initial_multiplier=2.0,
+        min_masked_in_accuracy=0.7,
     )
     restored = kca.losses.AreaMultiplier.from_config(control.get_config())
     assert restored.get_config() == control.get_config()
@@ -117,6 +170,7 @@ def test_auto_target_follows_the_majority_class_on_imbalanced_data():
         ({"num_classes": 4, "rate": 0.0}, "rate"),
         ({"num_classes": 4, "momentum": 1.0}, "momentum"),
         ({"num_classes": 4, "initial_multiplier": 1e4}, "multiplier"),
+        ({"num_classes": 4, "min_masked_in_accuracy": 1.0}, "masked_in"),
     ],
 )
 def test_multiplier_rejects_bad_settings(kwargs, match):

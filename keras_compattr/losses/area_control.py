@@ -22,7 +22,12 @@ left out), `lambda` grows and every mask shrinks; as soon as evidence leaks
 into the masked-out image, the detector term pushes the leaking pixels back
 into the mask and `lambda` falls. Each image's mask thus settles on its own
 evidence, whatever its size. Sufficiency (the predictor stays accurate on
-the masked-in image) is the `L_P` term of the selector loss.
+the masked-in image) is the `L_P` term of the selector loss, and with
+`min_masked_in_accuracy` a second constraint of the dual ascent: `lambda`
+then grows only while the predictor also keeps its class on the masked-in
+images. A judge that partial evidence still fools (at chance while part of
+the evidence is left out) otherwise lets `lambda` grow until the masks no
+longer hold what the predictor needs.
 """
 
 import math
@@ -44,7 +49,9 @@ class AreaMultiplier(keras.layers.Layer):
     - `log_multiplier`: `log(lambda)`;
     - `masked_out_accuracy`: an exponential moving average (EMA) of the
       detector's accuracy on the masked-out images of the training batches;
-    - `class_counts`: how many training labels of each class were seen.
+    - `class_counts`: how many training labels of each class were seen;
+    - `masked_in_accuracy`: an EMA of the predictor's accuracy on the
+      masked-in images (used with `min_masked_in_accuracy`).
 
     After each training step, `update` moves the EMA towards the batch's
     accuracy and then
@@ -53,9 +60,15 @@ class AreaMultiplier(keras.layers.Layer):
 
     where `chance` is the share of the most frequent class in
     `class_counts` (the accuracy of an evidence-free guess on this data),
-    or `1 / K` before any label was seen.
+    or `1 / K` before any label was seen. With `min_masked_in_accuracy`
+    the step is the smaller slack of the two constraints,
 
-    clipped to `[log(min_multiplier), log(max_multiplier)]`. Under
+        log(lambda) += rate * min(chance + tolerance - EMA,
+                                  masked-in EMA - min_masked_in_accuracy)
+
+    so the masks stop shrinking, and grow back, while the predictor loses
+    its class on the masked-in images. `log(lambda)` is clipped to
+    `[log(min_multiplier), log(max_multiplier)]`. Under
     `tf.distribute` the replicas' updates are averaged (the update is linear
     in the accuracy, so this equals the update of the global batch).
 
@@ -69,6 +82,10 @@ class AreaMultiplier(keras.layers.Layer):
         initial_multiplier: float, `lambda` before training.
         min_multiplier: float, lower bound of `lambda`.
         max_multiplier: float, upper bound of `lambda`.
+        min_masked_in_accuracy: `None` (the default: completeness alone
+            moves `lambda`) or a float in `(0, 1)`, the predictor's
+            accuracy on the masked-in images below which `lambda` stops
+            growing and falls.
         **kwargs: base layer keyword arguments such as `name`.
 
     Example:
@@ -96,6 +113,7 @@ class AreaMultiplier(keras.layers.Layer):
         initial_multiplier=1.0,
         min_multiplier=1e-2,
         max_multiplier=1e3,
+        min_masked_in_accuracy=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -120,6 +138,13 @@ class AreaMultiplier(keras.layers.Layer):
             )
         if float(rate) <= 0.0:
             raise ValueError(f"`rate` must be positive. Received: {rate}")
+        if min_masked_in_accuracy is not None and not (
+            0.0 < float(min_masked_in_accuracy) < 1.0
+        ):
+            raise ValueError(
+                "`min_masked_in_accuracy` must be None or in (0, 1). "
+                f"Received: min_masked_in_accuracy={min_masked_in_accuracy}"
+            )
         self.num_classes = int(num_classes)
         self.tolerance = float(tolerance)
         self.rate = float(rate)
@@ -127,6 +152,11 @@ class AreaMultiplier(keras.layers.Layer):
         self.initial_multiplier = float(initial_multiplier)
         self.min_multiplier = float(min_multiplier)
         self.max_multiplier = float(max_multiplier)
+        self.min_masked_in_accuracy = (
+            None
+            if min_masked_in_accuracy is None
+            else float(min_masked_in_accuracy)
+        )
         self.log_multiplier = self.add_weight(
             shape=(),
             initializer=keras.initializers.Constant(
@@ -152,6 +182,14 @@ class AreaMultiplier(keras.layers.Layer):
             aggregation="mean",
             name="class_counts",
         )
+        # Optimistic: the masks start whole, where the predictor is right.
+        self.masked_in_accuracy = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(1.0),
+            trainable=False,
+            aggregation="mean",
+            name="masked_in_accuracy",
+        )
         self.built = True
 
     @property
@@ -175,7 +213,7 @@ class AreaMultiplier(keras.layers.Layer):
         """`lambda`, the current weight of the area pressure."""
         return ops.exp(ops.convert_to_tensor(self.log_multiplier))
 
-    def update(self, batch_accuracy, labels=None):
+    def update(self, batch_accuracy, labels=None, masked_in_accuracy=None):
         """One dual-ascent step from a batch's masked-out accuracy.
 
         Args:
@@ -183,6 +221,9 @@ class AreaMultiplier(keras.layers.Layer):
                 masked-out images.
             labels: optional `(N,)` integer labels of the batch, counted
                 into `class_counts` first.
+            masked_in_accuracy: optional scalar, the predictor's accuracy
+                on the batch's masked-in images; moves `lambda` only with
+                `min_masked_in_accuracy`.
 
         Returns:
             The new `lambda`.
@@ -199,9 +240,19 @@ class AreaMultiplier(keras.layers.Layer):
             batch_accuracy
         )
         self.masked_out_accuracy.assign(average)
+        slack = self.target - average
+        if (
+            self.min_masked_in_accuracy is not None
+            and masked_in_accuracy is not None
+        ):
+            kept = self.momentum * ops.convert_to_tensor(
+                self.masked_in_accuracy
+            ) + (1.0 - self.momentum) * ops.cast(masked_in_accuracy, "float32")
+            self.masked_in_accuracy.assign(kept)
+            slack = ops.minimum(slack, kept - self.min_masked_in_accuracy)
         log_multiplier = ops.convert_to_tensor(self.log_multiplier)
         log_multiplier = ops.clip(
-            log_multiplier + self.rate * (self.target - average),
+            log_multiplier + self.rate * slack,
             math.log(self.min_multiplier),
             math.log(self.max_multiplier),
         )
@@ -213,10 +264,16 @@ class AreaMultiplier(keras.layers.Layer):
 
     def load_own_variables(self, store):
         # Files saved before `class_counts` existed hold two variables:
-        # the counts then start from zero (chance 1/K until labels come).
-        if len(store.keys()) == 2:
-            self.log_multiplier.assign(store["0"])
-            self.masked_out_accuracy.assign(store["1"])
+        # the counts then start from zero (chance 1/K until labels come);
+        # before `masked_in_accuracy`, three (it starts at 1).
+        if len(store.keys()) < 4:
+            old = (
+                self.log_multiplier,
+                self.masked_out_accuracy,
+                self.class_counts,
+            )
+            for index, variable in enumerate(old[: len(store.keys())]):
+                variable.assign(store[str(index)])
             return
         super().load_own_variables(store)
 
@@ -231,6 +288,7 @@ class AreaMultiplier(keras.layers.Layer):
                 "initial_multiplier": self.initial_multiplier,
                 "min_multiplier": self.min_multiplier,
                 "max_multiplier": self.max_multiplier,
+                "min_masked_in_accuracy": self.min_masked_in_accuracy,
             }
         )
         return config

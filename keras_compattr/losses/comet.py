@@ -241,7 +241,9 @@ class CometObjective:
             )
         return self.area_control
 
-    def update_area_control(self, labels, detector_log_probs):
+    def update_area_control(
+        self, labels, detector_log_probs, predictor_log_probs=None
+    ):
         """One step of the adaptive area control after a training batch.
 
         Called by the training step, once per batch; does nothing with a
@@ -251,6 +253,9 @@ class CometObjective:
             labels: the batch's labels, as for `__call__`.
             detector_log_probs: `(N, K)` log-probabilities of the detector
                 on the masked-out images.
+            predictor_log_probs: optional `(N, K)` log-probabilities of
+                the predictor on the masked-in images, for an area control
+                with `min_masked_in_accuracy`.
 
         Returns:
             The new multiplier, or `None` with a fixed budget.
@@ -260,13 +265,13 @@ class CometObjective:
         control = self._built_control()
         num_classes = detector_log_probs.shape[-1]
         labels = class_indices(labels, num_classes)
-        masked_out_correct = ops.equal(
-            ops.cast(ops.argmax(detector_log_probs, axis=-1), "int32"),
-            ops.cast(labels, "int32"),
-        )
+        masked_in = None
+        if predictor_log_probs is not None:
+            masked_in = _accuracy(labels, predictor_log_probs)
         return control.update(
-            ops.mean(ops.cast(masked_out_correct, "float32")),
+            _accuracy(labels, detector_log_probs),
             labels=labels,
+            masked_in_accuracy=masked_in,
         )
 
     def get_config(self):
@@ -373,3 +378,12 @@ def resolve_objective(objective, **short_form):
             f"keyword arguments, not both. Received `objective` and {given}."
         )
     return objective
+
+
+def _accuracy(labels, log_probs):
+    """The share of `(N,)` class indices that are `log_probs`' arg max."""
+    correct = ops.equal(
+        ops.cast(ops.argmax(log_probs, axis=-1), "int32"),
+        ops.cast(labels, "int32"),
+    )
+    return ops.mean(ops.cast(correct, "float32"))

@@ -202,7 +202,9 @@ class CometTrainer:
             `terms`.
         """
         multiplier = self.objective.update_area_control(
-            labels, ops.stop_gradient(terms["detector_log_probs"])
+            labels,
+            ops.stop_gradient(terms["detector_log_probs"]),
+            ops.stop_gradient(terms["predictor_log_probs"]),
         )
         if multiplier is not None:
             terms["area_multiplier"] = multiplier
