@@ -1,12 +1,12 @@
 """`LearnedMask`: a comprehensive mask of a classifier the user already has."""
 
 import math
-import types
 
 import keras
 import numpy as np
 
 from keras_compattr.api_export import keras_compattr_export
+from keras_compattr.explainers import own_labels
 from keras_compattr.models.adapters import as_detector
 from keras_compattr.models.adapters import selector_from_classifier
 from keras_compattr.models.checks import keras_arguments
@@ -121,8 +121,9 @@ class LearnedMask(ComprehensiveAttributionModel):
       fine-tuned by `fit` on images with random parts removed
       (`keras_compattr.models.DetectorHardening`), so that a mask must
       cover *all* of the evidence; `hardening=False` judges with the copy
-      as it is. Both copies hold your classifier's weights: memory and the
-      saved file hold it three times (four with the default selector).
+      as it is.
+      Both copies hold your classifier's weights: memory and the saved
+      file hold it three times (four with the default selector).
     - **labels** default to your classifier's own predictions (arg max):
       the mask explains the model, not the data set.
     - **ranking**: the deletion term (`deletion_weight`, default 2.0 here,
@@ -361,77 +362,11 @@ class LearnedMask(ComprehensiveAttributionModel):
 
     def _labelled(self, x, y, batch_size):
         """`(x, y)` with the classifier's predictions where no labels are."""
-        if y is not None:
-            return x, y
-        if hasattr(x, "shape") and not data_checks.is_dataset(x):
-            images, _ = self._validate_inputs(
-                x, None, with_labels=False, name="x"
-            )
-            return x, self.predicted_labels(images, batch_size)
-        if data_checks.is_dataset(x):
-            spec = x.element_spec
-            if isinstance(spec, (tuple, list)) and len(spec) > 1:
-                return x, None
-            return self._labelled_dataset(x), None
-        if isinstance(x, keras.utils.PyDataset):
-            first = x[0]
-            if isinstance(first, (tuple, list)) and len(first) > 1:
-                return x, None
-            return _LabelledPyDataset(x, self._label_batch), None
-        if isinstance(x, types.GeneratorType):
-            return self._labelled_generator(x), None
-        return x, None
+        return own_labels.labelled(self, x, y, batch_size)
 
     def _labelled_validation(self, data, batch_size):
-        """`validation_data` with the classifier's predictions as labels
-        where it holds images alone."""
-        if isinstance(data, (tuple, list)):
-            if len(data) > 1 and data[1] is not None:
-                return data
-            data = data[0]
-        x, y = self._labelled(data, None, batch_size)
-        return x if y is None else (x, y)
-
-    def _label_batch(self, images):
-        images = keras.ops.convert_to_numpy(images)
-        return images, self.predicted_labels(images, len(images))
-
-    def _labelled_generator(self, generator):
-        for batch in generator:
-            if isinstance(batch, (tuple, list)):
-                if len(batch) > 1:
-                    yield batch
-                    continue
-                batch = batch[0]
-            yield self._label_batch(batch)
-
-    def _labelled_dataset(self, dataset):
-        import tensorflow as tf
-
-        if keras.backend.backend() == "tensorflow":
-            # In the pipeline's graph: the classifier is a TensorFlow model.
-            classifier = self.predictor
-
-            def label(images):
-                scores = classifier(
-                    tf.cast(_unit_range_tf(images), "float32"), training=False
-                )
-                return images, tf.argmax(scores, axis=-1, output_type="int32")
-
-            return dataset.map(label)
-
-        # Other backends run the classifier eagerly, batch by batch.
-        def generate():
-            for images in dataset.as_numpy_iterator():
-                yield self._label_batch(images)
-
-        return tf.data.Dataset.from_generator(
-            generate,
-            output_signature=(
-                tf.TensorSpec(dataset.element_spec.shape, "float32"),
-                tf.TensorSpec((None,), "int32"),
-            ),
-        )
+        """`validation_data`, labelled where it holds images alone."""
+        return own_labels.labelled_validation(self, data, batch_size)
 
     # === Explanations ===
 
@@ -509,34 +444,6 @@ class LearnedMask(ComprehensiveAttributionModel):
     def from_config(cls, config):
         names = ("classifier", "selector", "objective")
         return cls(**deserialized_config(config, names))
-
-
-class _LabelledPyDataset(keras.utils.PyDataset):
-    """A `PyDataset` of images, labelled batch by batch."""
-
-    def __init__(self, source, label_batch):
-        super().__init__()
-        self.source = source
-        self.label_batch = label_batch
-
-    @property
-    def num_batches(self):
-        return self.source.num_batches
-
-    def __len__(self):
-        return len(self.source)
-
-    def __getitem__(self, index):
-        batch = self.source[index]
-        if isinstance(batch, (tuple, list)):
-            batch = batch[0]
-        return self.label_batch(batch)
-
-
-def _unit_range_tf(images):
-    from keras_compattr.utils.images import to_unit_range
-
-    return to_unit_range(images)
 
 
 __all__ = ["LearnedMask", "default_selector"]
