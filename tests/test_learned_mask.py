@@ -146,6 +146,28 @@ def test_the_deletion_term_is_on_unless_the_user_sets_the_objective():
     assert restored.deletion_weight == 2.0
 
 
+def test_the_default_judge_is_hardened_longer():
+    classifier = _classifier()
+    explainer = LearnedMask(classifier, selector=_tiny())
+    hardening = explainer.hardening
+    assert (hardening.epochs, hardening.learning_rate) == (12, 1e-3)
+    assert hardening.mask_settings["blob_fraction"] == 0.5
+    # `True` means the same; a given hardening or `False` is taken as it is.
+    assert (
+        LearnedMask(
+            classifier, selector=_tiny(), hardening=True
+        ).hardening.get_config()
+        == hardening.get_config()
+    )
+    off = LearnedMask(classifier, selector=_tiny(), hardening=False)
+    assert off.hardening is None and off.judge is off.detector
+    given = kca.models.DetectorHardening(epochs=2)
+    chosen = LearnedMask(classifier, selector=_tiny(), hardening=given)
+    assert chosen.hardening is given
+    restored = LearnedMask.from_config(explainer.get_config())
+    assert restored.hardening.get_config() == hardening.get_config()
+
+
 def test_labels_default_to_the_classifier_predictions():
     classifier = _classifier()
     images, labels = _data()
