@@ -9,8 +9,16 @@ masks of the independent judge (`train_judge`'s family).
 
     VARIANT=two_part SEED=0 python benchmarks/judge_partial.py
     HARDENING='{"epochs": 10}' python benchmarks/judge_partial.py
+    VARIANT=silhouettes HARDENING='{"epochs": 12, "learning_rate": 1e-3,
+        "blob_fraction": 0.5}' python benchmarks/judge_partial.py
 
 `HARDENING` holds `DetectorHardening` arguments (default: none).
+`VARIANT=silhouettes` takes the shapes of `silhouettes.py` (64 px, 5
+classes, chance 0.2) and the black box of `learned_mask.py`
+(`DATA=silhouettes`, cached in /tmp/compattr_learned_mask), adds the
+accuracy with one silhouette erased and with one erased and half of the
+other, and labels the hardening with the black box's predictions, as
+`LearnedMask` does.
 """
 
 import json
@@ -23,11 +31,14 @@ import keras_compattr as kca
 from keras_compattr import training as recipe
 from keras_compattr.models.hardening import copy_network
 
-SIZE = int(os.environ.get("SIZE", 48))
 VARIANT = os.environ.get("VARIANT", "two_part")
+SHAPES = VARIANT == "silhouettes"
+SIZE = 64 if SHAPES else int(os.environ.get("SIZE", 48))
 SEED = int(os.environ.get("SEED", 0))
-CACHE = os.environ.get("CACHE", "/tmp/compattr_area")
-SHAPE, K = (SIZE, SIZE, 3), 4
+CACHE = os.environ.get(
+    "CACHE", "/tmp/compattr_learned_mask" if SHAPES else "/tmp/compattr_area"
+)
+SHAPE, K = (SIZE, SIZE, 3), 5 if SHAPES else 4
 
 
 def erased(images, masks, fill, share, rng, block=4):
@@ -38,10 +49,45 @@ def erased(images, masks, fill, share, rng, block=4):
     return images * (1.0 - removed[..., None]) + removed[..., None] * fill
 
 
+def shapes_cases(test, fill, rng):
+    """One silhouette erased; one erased and a half of the other."""
+    parts = test["part_masks"]
+    half = parts[:, 1].copy()
+    for image in half:
+        rows, cols = np.nonzero(image)
+        if rng.random() < 0.5:
+            image[:, np.arange(SIZE) > np.median(cols)] = 0.0
+        else:
+            image[np.arange(SIZE) > np.median(rows)] = 0.0
+
+    def erase(masks):
+        return (
+            test["images"] * (1.0 - masks[..., None]) + masks[..., None] * fill
+        )
+
+    return {
+        "one silhouette erased": erase(parts[:, 0]),
+        "one erased, half of the other": erase(np.maximum(parts[:, 0], half)),
+    }
+
+
+def data():
+    if SHAPES:
+        from silhouettes import silhouettes  # benchmarks/silhouettes.py
+
+        return silhouettes(1600, SEED), silhouettes(300, SEED + 1)
+    return (
+        kca.datasets.synthetic(1600, SIZE, K, VARIANT, seed=SEED),
+        kca.datasets.synthetic(300, SIZE, K, VARIANT, seed=SEED + 1),
+    )
+
+
 def main():
-    train = kca.datasets.synthetic(1600, SIZE, K, VARIANT, seed=SEED)
-    test = kca.datasets.synthetic(300, SIZE, K, VARIANT, seed=SEED + 1)
-    path = os.path.join(CACHE, f"detector_{VARIANT}_{SIZE}_1600_{SEED}.keras")
+    train, test = data()
+    name = f"detector_{VARIANT}_{SIZE}_1600_{SEED}.keras"
+    if SHAPES:
+        name = f"classifier_silhouettes_{SIZE}_1600_{SEED}.keras"
+    path = os.path.join(CACHE, name)
     if os.path.exists(path):
         detector = keras.saving.load_model(path)
     else:
@@ -55,7 +101,10 @@ def main():
     hardening = kca.models.DetectorHardening(seed=SEED, **settings)
     keras.utils.set_random_seed(SEED)
     judge = copy_network(detector)
-    hardening.harden(judge, train["images"], train["labels"], fill, verbose=0)
+    labels = train["labels"]
+    if SHAPES:  # the black box's predictions, as `LearnedMask` labels
+        labels = detector.predict(train["images"], verbose=0).argmax(-1)
+    hardening.harden(judge, train["images"], labels, fill, verbose=0)
     rng = np.random.default_rng(SEED)
     cells = kca.layers.RandomCellMask(
         fill, min_cells=3, max_cells=12, fade_fraction=0.0, seed=SEED + 7
@@ -72,6 +121,8 @@ def main():
             cells(test["images"], training=True)
         ),
     }
+    if SHAPES:
+        inputs.update(shapes_cases(test, fill, rng))
     for name, network in (("detector", detector), ("hardened copy", judge)):
         row = {"network": name, "variant": VARIANT, "seed": SEED}
         if network is judge:

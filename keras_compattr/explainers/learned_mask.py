@@ -42,10 +42,10 @@ DELETION_WEIGHT = 2.0
 # and at a larger rate than the model's `DetectorHardening()` (4 epochs at
 # 5e-4), with curved holes among the random ones. The judge is a copy of
 # a classifier that may be weak on partial evidence; on the silhouettes
-# benchmark (5 classes) the model's settings left it at 32% with half of
-# each silhouette still there (chance 20%, the classifier itself 27%),
-# and these took it to 49%, so masks must cover more of each part
-# (docs/learned-mask.md gives the figures).
+# benchmark the model's settings left it below the classifier itself
+# (whole images 72% against 85%, one of the two silhouettes erased 60%
+# against 66%), and these took it to 91% and 72%, and from 53% to 69% on
+# images with random holes (docs/learned-mask.md gives the figures).
 HARDENING = {"epochs": 12, "learning_rate": 1e-3, "blob_fraction": 0.5}
 # Arguments that `LearnedMask` sets itself.
 _OWN_ARGUMENTS = (
