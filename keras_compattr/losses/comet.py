@@ -266,7 +266,10 @@ class CometObjective:
         num_classes = detector_log_probs.shape[-1]
         labels = class_indices(labels, num_classes)
         masked_in = None
-        if predictor_log_probs is not None:
+        if (
+            predictor_log_probs is not None
+            and control.min_masked_in_accuracy is not None
+        ):
             masked_in = _accuracy(labels, predictor_log_probs)
         return control.update(
             _accuracy(labels, detector_log_probs),
