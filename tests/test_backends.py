@@ -61,6 +61,9 @@ JAX_SHARDS = (
         "test_resume.py::test_compattr_backup_and_restore_in_process",
         "test_model.py::test_save_load_gives_identical_outputs",
         "test_model.py::test_detector_stays_bit_identical_through_fit_and_save",
+        # The noisy fill's seed threaded through the stateless step.
+        "test_fill_noise.py::test_the_training_step_draws_new_noise_every_step",
+        "test_fill_noise.py::test_auto_noise_is_measured_by_fit_and_saved",
     ),
 )
 # Checked on torch by default.
@@ -69,6 +72,7 @@ TORCH_FILES = (
     "test_routing.py",
     "test_mixed_precision.py::"
     "test_mixed_precision_trains_with_float32_terms[mixed_bfloat16]",
+    "test_fill_noise.py::test_the_training_step_draws_new_noise_every_step",
 )
 # Checked on torch with --run-large. Other files still hold TensorFlow- or
 # JAX-only code (tf.data-only paths, jit checks, backend-specific gradient

@@ -93,4 +93,3 @@ def _run(parser, args, argv):
         print(f"keras-compattr: error: {message}", file=sys.stderr)
         return 2
     return 0
-

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_compattr.api_export import keras_compattr_export
 from keras_compattr.utils.argument_checks import check_fill
+from keras_compattr.utils.argument_checks import check_fill_noise
 
 
 @keras_compattr_export("keras_compattr.layers.RandomCellMask")
@@ -23,7 +24,9 @@ class RandomCellMask(layers.Layer):
     fades pixels. In a share `blob_fraction` of the images the holes are
     blobs with curved outlines instead of square cells. The masks are
     drawn independently of the images and labels, so their shape carries
-    no class information.
+    no class information. With `fill_noise`, removed pixels take the fill
+    value plus Gaussian pixel noise of that standard deviation, as
+    `ComprehensiveAttributionModel(fill_noise=...)` removes them.
 
     A classifier trained behind this layer still recognises a class from
     part of its evidence: the judge of the masked-out image in
@@ -35,6 +38,9 @@ class RandomCellMask(layers.Layer):
         fill_value: float or per-channel sequence in `[0, 1]`, the value of
             removed pixels (COMET's fill value `q`, by default the mean
             colour of the training images).
+        fill_noise: float >= 0 or per-channel sequence, the standard
+            deviation of the Gaussian noise added to the fill value of each
+            removed pixel (0, the default: a flat fill).
         min_cells: int >= 1, the coarsest grid, in cells per side.
         max_cells: int >= `min_cells`, the finest grid.
         whole_fraction: float in `[0, 1]`, share of images left whole.
@@ -73,6 +79,7 @@ class RandomCellMask(layers.Layer):
         fade_fraction=0.25,
         blob_fraction=0.0,
         seed=None,
+        fill_noise=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -93,6 +100,8 @@ class RandomCellMask(layers.Layer):
                 )
         values = check_fill(fill_value, name="fill_value").reshape(-1)
         self.fill_value = [float(v) for v in values]
+        noise = check_fill_noise(fill_noise).reshape(-1)
+        self.fill_noise = [float(v) for v in noise]
         self.min_cells = int(min_cells)
         self.max_cells = int(max_cells)
         self.whole_fraction = float(whole_fraction)
@@ -105,6 +114,7 @@ class RandomCellMask(layers.Layer):
     def build(self, input_shape):
         # One value, or one per channel.
         check_fill(self.fill_value, input_shape[-1], name="fill_value")
+        check_fill_noise(self.fill_noise, input_shape[-1])
 
     def removal(self, batch_size, height, width):
         """A random removal map `(batch_size, height, width, 1)` in [0, 1].
@@ -168,6 +178,13 @@ class RandomCellMask(layers.Layer):
         fill = ops.reshape(
             ops.convert_to_tensor(self.fill_value, images.dtype), (1, 1, 1, -1)
         )
+        if any(self.fill_noise):
+            noise = ops.convert_to_tensor(self.fill_noise, images.dtype)
+            fill = fill + ops.reshape(noise, (1, 1, 1, -1)) * (
+                keras.random.normal(
+                    shape, dtype=images.dtype, seed=self.seed_generator
+                )
+            )
         return images + removal * (fill - images)
 
     def compute_output_shape(self, input_shape):
@@ -184,6 +201,7 @@ class RandomCellMask(layers.Layer):
                 "fade_fraction": self.fade_fraction,
                 "blob_fraction": self.blob_fraction,
                 "seed": self.seed,
+                "fill_noise": self.fill_noise,
             }
         )
         return config

@@ -472,6 +472,7 @@ class CometTrainer:
             x,
             y,
             fill_value=ops.convert_to_numpy(self.fill),
+            fill_noise=self.fill_noise_values(),
             output_kind=self._detector_output_kind,
             batch_size=batch_size,
             verbose=verbose,
@@ -501,36 +502,6 @@ class CometTrainer:
         return checks.detector_accuracy(
             self.detector, images, labels, batch_size
         )
-
-    # === Fill value ===
-
-    @property
-    def fill_is_set(self):
-        """Whether the fill value is a constant or was computed by `adapt`."""
-        return bool(ops.convert_to_numpy(self.fill_adapted) > 0.5)
-
-    def adapt(self, data, batch_size=None, steps=None, max_images=10000):
-        """Sets the fill value to the per-channel mean of `data`.
-
-        Args:
-            data: images as an array `(N, H, W, C)`, or a `tf.data.Dataset`
-                or `keras.utils.PyDataset` yielding images or
-                `(images, labels, ...)` tuples.
-            batch_size: unused for arrays; kept for symmetry with `fit`.
-            steps: int, number of batches to read from a dataset.
-                Defaults to reading until `max_images` images are seen.
-            max_images: int, cap on the number of images read.
-
-        Returns:
-            The fill value as a NumPy array `(C,)`.
-        """
-        del batch_size
-        mean = data_statistics.channel_means(
-            data, self.image_shape[-1], steps=steps, max_images=max_images
-        )
-        self.fill.assign(mean)
-        self.fill_adapted.assign(1.0)
-        return mean
 
 
 def _training_part(x, y, validation_split):

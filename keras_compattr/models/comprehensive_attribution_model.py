@@ -17,8 +17,8 @@ from keras_compattr.models import loading
 from keras_compattr.models import networks
 from keras_compattr.models.checks import output_shape
 from keras_compattr.models.comet_trainer import CometTrainer
+from keras_compattr.models.fill import FillState
 from keras_compattr.models.networks import MaskModel
-from keras_compattr.utils.argument_checks import check_fill
 from keras_compattr.utils.images import to_unit_range
 
 
@@ -42,7 +42,7 @@ def _objective_setting(name):
         "keras_compattr.ComprehensiveAttributionModel",
     )
 )
-class ComprehensiveAttributionModel(CometTrainer, keras.Model):
+class ComprehensiveAttributionModel(CometTrainer, FillState, keras.Model):
     """An image classifier that explains every prediction with a mask.
 
     COMET trains three networks together. The **selector** draws a soft mask
@@ -111,6 +111,18 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             per-channel sequence in `[0, 1]`. `None` uses the per-channel
             mean of the training images, computed by `adapt()` (called by
             the first `fit()` when needed) and saved with the model.
+        fill_noise: `0.0` (the default, the paper's flat fill), a float or
+            per-channel sequence in `[0, 1]`, or `"auto"`: the standard
+            deviation of Gaussian noise added to `q` at each removed pixel
+            (a new draw every training step, a fixed one in inference),
+            in the selector's objective and in the judge's hardening.
+            `"auto"` measures the training images' own pixel noise at
+            `adapt()` (`keras_compattr.models.data_statistics.pixel_noise`).
+            A flat fill on images with noisy backgrounds is itself
+            evidence of a kind the networks never saw: a classifier of
+            such images can fail on a masked-in image that holds all the
+            evidence on a flat background, and the selector then keeps
+            background in the mask to restore the texture.
         smoothness_weight: float >= 0, weight of a total-variation
             penalty on the mask (off in the reference method).
         deletion_weight: float >= 0, weight of the deletion term, which
@@ -195,6 +207,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         objective=None,
         hardening=True,
         deletion_weight=0.0,
+        fill_noise=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -250,27 +263,8 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         )
         self.mask_head.build(output_shape(selector, image_shape))
 
-        # === Fill value ===
-        channels = image_shape[-1]
-        initial_fill = (
-            0.5
-            if fill_value is None
-            else check_fill(fill_value, channels, name="fill_value")
-        )
-        self.fill = self.add_weight(
-            shape=(channels,),
-            initializer=keras.initializers.Constant(initial_fill),
-            trainable=False,
-            name="fill_value",
-        )
-        self.fill_adapted = self.add_weight(
-            shape=(),
-            initializer=keras.initializers.Constant(
-                float(fill_value is not None)
-            ),
-            trainable=False,
-            name="fill_adapted",
-        )
+        # === Fill value (`keras_compattr.models.fill`) ===
+        self.build_fill(image_shape[-1], fill_value, fill_noise)
 
         # === Judge of the masked-out image ===
         self.hardening = hardening_lib.resolve_hardening(hardening)
@@ -314,7 +308,6 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         # === Config ===
         self.image_shape = tuple(image_shape)
         self.num_classes = int(num_classes)
-        self.fill_value = fill_value
         self.detector_output = detector_output
         self.predictor_output = predictor_output
         self._detector_output_kind = checks.output_kind(
@@ -359,16 +352,6 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         """Masks `(N, H, W, 1)` in `[0, 1]` for images in `[0, 1]`."""
         return ops.sigmoid(self.compute_mask_logits(images, training))
 
-    def apply_masks(self, images, masks):
-        """Returns `(masked_in, masked_out)` images for `masks`.
-
-        `masked_in = m * x + (1 - m) * q` keeps what the mask selects;
-        `masked_out = (1 - m) * x + m * q` keeps what it leaves out.
-        """
-        fill = ops.reshape(ops.cast(self.fill, "float32"), (1, 1, 1, -1))
-        difference = ops.multiply(masks, ops.subtract(images, fill))
-        return ops.add(fill, difference), ops.subtract(images, difference)
-
     def call(self, images, training=None):
         images = to_unit_range(images)
         masks = self.compute_masks(images, training=training)
@@ -400,10 +383,10 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
         images = to_unit_range(images)
         mask_logits = self.compute_mask_logits(images, training=training)
         masks = ops.sigmoid(mask_logits)
-        masked_in, _ = self.apply_masks(images, masks)
+        masked_in, _ = self.apply_masks(images, masks, training)
         budget = self.objective.area_budget
         judged = hardening_lib.judged_masks(self.hardening, masks, budget)
-        _, masked_out = self.apply_masks(images, judged)
+        _, masked_out = self.apply_masks(images, judged, training)
         # A frozen predictor (`LearnedMask`'s classifier) runs in inference
         # mode: no dropout, and batch norm on its moving statistics.
         predictor_log_probs = log_probabilities(
@@ -426,7 +409,8 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
             )
             deletion_log_probs = log_probabilities(
                 self.predictor(
-                    self.apply_masks(images, top)[1], training=False
+                    self.apply_masks(images, top, training)[1],
+                    training=False,
                 ),
                 self._predictor_output_kind,
             )
@@ -531,6 +515,7 @@ class ComprehensiveAttributionModel(CometTrainer, keras.Model):
                 "num_classes": self.num_classes,
                 "input_shape": self.image_shape,
                 "fill_value": self.fill_value,
+                "fill_noise": self.fill_noise,
                 "detector_output": self.detector_output,
                 "predictor_output": self.predictor_output,
                 "objective": keras.saving.serialize_keras_object(

@@ -227,9 +227,11 @@ class DetectorHardening:
         config = RandomCellMask(**masking).get_config()
         self.mask_settings = {name: config[name] for name in _MASK_SETTINGS}
 
-    def masking(self, fill_value):
-        """The `RandomCellMask` of these settings, with `fill_value`."""
-        return RandomCellMask(fill_value=fill_value, **self.mask_settings)
+    def masking(self, fill_value, fill_noise=0.0):
+        """The `RandomCellMask` of these settings, with the model's fill."""
+        return RandomCellMask(
+            fill_value=fill_value, fill_noise=fill_noise, **self.mask_settings
+        )
 
     def erosion_pixels(self, height, width, area_budget="auto"):
         """The erosion in pixels for images of `height` x `width`.
@@ -274,6 +276,7 @@ class DetectorHardening:
         x,
         y=None,
         fill_value=0.5,
+        fill_noise=0.0,
         output_kind="logits",
         batch_size=None,
         verbose="auto",
@@ -290,6 +293,8 @@ class DetectorHardening:
                 can be read again.
             y: labels for array `x`.
             fill_value: the value of removed pixels.
+            fill_noise: the standard deviation of the Gaussian noise added
+                to it (see `RandomCellMask`).
             output_kind: `"logits"` or `"probabilities"`, what `judge`
                 returns.
             batch_size: int, overrides `self.batch_size` for arrays.
@@ -310,7 +315,7 @@ class DetectorHardening:
                 "`model.harden_detector(images, labels)` on training images "
                 "first; or pass `hardening=False` to the model."
             )
-        masking = self.masking(fill_value)
+        masking = self.masking(fill_value, fill_noise)
         wrapper = _MaskedClassifier(
             judge, masking, output_kind, name="detector_hardening"
         )

@@ -117,3 +117,29 @@ def check_fill(fill, channels=None, name="fill"):
                 f"({channels}). Received {values.size} values."
             )
     return values.astype("float32")
+
+
+def check_fill_noise(noise, channels=None):
+    """Checks the standard deviation of a noisy fill, in pixel units.
+
+    Args:
+        noise: a number, or one number per channel, in `[0, 1]`: the
+            standard deviation of the Gaussian noise added to the fill
+            value of `[0, 1]` images (0: a flat fill).
+        channels: int, the number of image channels; `None` skips the
+            check of the number of values.
+
+    Returns:
+        A float32 NumPy array, as `check_fill` returns it.
+
+    Raises:
+        TypeError: not numbers.
+        ValueError: NaN, infinite or negative values, values above 1, or
+            a number of values that is neither 1 nor `channels`.
+    """
+    if isinstance(noise, str):
+        raise TypeError(
+            "`fill_noise` must be a standard deviation in [0, 1] (pixel "
+            f"units), or one per channel. Received fill_noise={noise!r}."
+        )
+    return check_fill(noise, channels, name="fill_noise")
