@@ -86,13 +86,6 @@ class AreaMultiplier(keras.layers.Layer):
             moves `lambda`) or a float in `(0, 1)`, the predictor's
             accuracy on the masked-in images below which `lambda` stops
             growing and falls.
-        two_sided: bool. `False` (the default): the constraint is one
-            accuracy bound, `EMA <= chance + tolerance`. `True`: the
-            detector must be *at* chance, `|EMA - chance| <= tolerance`:
-            a detector that avoids the true class on the masked-out images
-            (accuracy below chance) still reads something of it there, so
-            `lambda` falls then too, by the slack
-            `tolerance - |EMA - chance|`.
         **kwargs: base layer keyword arguments such as `name`.
 
     Example:
@@ -121,7 +114,6 @@ class AreaMultiplier(keras.layers.Layer):
         min_multiplier=1e-2,
         max_multiplier=1e3,
         min_masked_in_accuracy=None,
-        two_sided=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -165,7 +157,6 @@ class AreaMultiplier(keras.layers.Layer):
             if min_masked_in_accuracy is None
             else float(min_masked_in_accuracy)
         )
-        self.two_sided = bool(two_sided)
         self.log_multiplier = self.add_weight(
             shape=(),
             initializer=keras.initializers.Constant(
@@ -250,8 +241,6 @@ class AreaMultiplier(keras.layers.Layer):
         )
         self.masked_out_accuracy.assign(average)
         slack = self.target - average
-        if self.two_sided:  # below chance is evidence too
-            slack = self.tolerance - ops.abs(average - self.chance)
         if (
             self.min_masked_in_accuracy is not None
             and masked_in_accuracy is not None
@@ -300,7 +289,6 @@ class AreaMultiplier(keras.layers.Layer):
                 "min_multiplier": self.min_multiplier,
                 "max_multiplier": self.max_multiplier,
                 "min_masked_in_accuracy": self.min_masked_in_accuracy,
-                "two_sided": self.two_sided,
             }
         )
         return config
