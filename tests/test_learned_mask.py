@@ -168,6 +168,19 @@ def test_the_default_judge_is_hardened_longer():
     assert restored.hardening.get_config() == hardening.get_config()
 
 
+def test_the_default_fill_carries_the_images_noise():
+    classifier = _classifier()
+    explainer = LearnedMask(classifier, selector=_tiny())
+    assert explainer.fill_noise == "auto"
+    assert LearnedMask.from_config(explainer.get_config()).fill_noise == "auto"
+    flat = LearnedMask(classifier, selector=_tiny(), fill_noise=0.0)
+    assert flat.fill_noise_level is None
+    # Files saved before `fill_noise` hold a flat fill.
+    config = explainer.get_config()
+    del config["fill_noise"]
+    assert LearnedMask.from_config(config).fill_noise_level is None
+
+
 def test_labels_default_to_the_classifier_predictions():
     classifier = _classifier()
     images, labels = _data()
