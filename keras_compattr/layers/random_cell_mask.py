@@ -9,6 +9,33 @@ from keras_compattr.utils.argument_checks import check_fill
 from keras_compattr.utils.argument_checks import check_fill_noise
 
 
+def fill_pixels(fill_value, fill_noise, shape, seed, dtype="float32"):
+    """What removed pixels take: the fill value, plus noise when asked.
+
+    One definition for the judge's holes (`RandomCellMask`) and the
+    model's masked-in and masked-out images (`apply_masks`), so both
+    remove pixels alike.
+
+    Args:
+        fill_value: per-channel values (a sequence or a tensor).
+        fill_noise: `None` (a flat fill), or the per-channel standard
+            deviation of the Gaussian noise added to each pixel.
+        shape: the shape of the images, `(N, H, W, C)`.
+        seed: the seed of the noise (a `keras.random.SeedGenerator` or an
+            int).
+        dtype: the images' dtype.
+
+    Returns:
+        A tensor that broadcasts against the images: `(1, 1, 1, C)` for a
+        flat fill, `shape` with noise.
+    """
+    fill = ops.reshape(ops.cast(fill_value, dtype), (1, 1, 1, -1))
+    if fill_noise is None:
+        return fill
+    level = ops.reshape(ops.cast(fill_noise, dtype), (1, 1, 1, -1))
+    return fill + level * keras.random.normal(shape, dtype=dtype, seed=seed)
+
+
 @keras_compattr_export("keras_compattr.layers.RandomCellMask")
 class RandomCellMask(layers.Layer):
     """Removes a random grid of cells from each image (training only).
@@ -175,16 +202,13 @@ class RandomCellMask(layers.Layer):
         removal = ops.cast(
             self.removal(shape[0], shape[1], shape[2]), images.dtype
         )
-        fill = ops.reshape(
-            ops.convert_to_tensor(self.fill_value, images.dtype), (1, 1, 1, -1)
+        fill = fill_pixels(
+            self.fill_value,
+            self.fill_noise if any(self.fill_noise) else None,
+            shape,
+            self.seed_generator,
+            images.dtype,
         )
-        if any(self.fill_noise):
-            noise = ops.convert_to_tensor(self.fill_noise, images.dtype)
-            fill = fill + ops.reshape(noise, (1, 1, 1, -1)) * (
-                keras.random.normal(
-                    shape, dtype=images.dtype, seed=self.seed_generator
-                )
-            )
         return images + removal * (fill - images)
 
     def compute_output_shape(self, input_shape):

@@ -27,6 +27,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_compattr.layers.random_cell_mask import fill_pixels
 from keras_compattr.models import data_statistics
 from keras_compattr.utils.argument_checks import check_fill
 from keras_compattr.utils.argument_checks import check_fill_noise
@@ -116,14 +117,12 @@ class FillState:
         `fill_noise`, `q` is the fill value plus Gaussian noise, drawn anew
         at each call in training and the same at each call in inference.
         """
-        fill = ops.reshape(ops.cast(self.fill, "float32"), (1, 1, 1, -1))
-        if self.fill_noise_level is not None:
-            noise = keras.random.normal(
-                ops.shape(images),
-                seed=self.fill_seed if training else INFERENCE_NOISE_SEED,
-            )
-            level = ops.cast(self.fill_noise_level, "float32")
-            fill = fill + ops.reshape(level, (1, 1, 1, -1)) * noise
+        fill = fill_pixels(
+            self.fill,
+            self.fill_noise_level,
+            ops.shape(images),
+            self.fill_seed if training else INFERENCE_NOISE_SEED,
+        )
         difference = ops.multiply(masks, ops.subtract(images, fill))
         return ops.add(fill, difference), ops.subtract(images, difference)
 
